@@ -1,0 +1,8 @@
+"""aiostreams: fast, typed, asyncio-native Server-Sent Events."""
+
+from ._encoding import encode_event, encode_sse
+from ._events import ServerSentEvent
+from ._framing import SSEDecoder
+
+__all__ = ["SSEDecoder", "ServerSentEvent", "encode_event", "encode_sse"]
+__version__ = "0.1.0"

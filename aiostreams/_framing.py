@@ -1,0 +1,251 @@
+"""Sans-IO Server-Sent Events framing: bytes in, events out.  No I/O, no asyncio.
+
+This is the WHATWG HTML Living Standard, section 9.2.6 "Interpreting an event
+stream" (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation),
+implemented on bytes.
+
+Strategy
+--------
+The stream is a sequence of lines; every *empty* line dispatches.  So once
+line endings are normalised to LF, ``b"\\n\\n"`` marks exactly "end of a line,
+then an empty line", and the stream splits into *blocks*: each block is the
+lines of one event, followed by a dispatch.  Blocks are independent except for
+the last-event-id and reconnection time, so:
+
+* ``bytes.split(b"\\n\\n")`` (C speed) cuts a buffer into complete blocks; the
+  last piece is the incomplete tail and is kept for the next chunk.
+* The common block ``data: <one line>`` is recognised with two C-level checks
+  and its payload is sliced out once; anything else goes through the general
+  line-by-line parser (``parse_block``).
+
+Invariants
+----------
+* ``_tail`` (+ ``_parts``) never contains ``b"\\n\\n"``: it is the bytes since the
+  last dispatch.  A new chunk is scanned once; if it completes no block it is
+  parked in ``_parts`` (O(1)) and joined only when a block completes, so a
+  2 MiB event arriving in 1536-byte chunks costs O(n), not O(n^2).
+* CR and CRLF are rewritten to LF before scanning (only in chunks that contain a
+  CR).  A CR at the very end of a chunk is a complete line ending already; an LF
+  at the start of the next chunk is then the second half of that CRLF and is
+  dropped (``_after_cr``).
+* UTF-8 is decoded per field with ``errors="replace"``.  CR, LF and ":" are ASCII
+  and can never sit inside a multi-byte sequence, so decoding each field alone
+  gives exactly what decoding the whole stream would (the standard's "UTF-8
+  decode"), however the chunks were cut.
+* One leading BOM (EF BB BF) is stripped, even when split across chunks.
+
+Complexity: every byte is scanned a constant number of times; memory is bounded
+by ``max_event_size`` (the bytes since the last dispatch).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._events import ServerSentEvent
+from .errors import EventTooLarge
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder"]
+
+#: 16 MiB.  Far above any real event (LLM token streams send tens of bytes, large
+#: JSON documents a few MiB) yet small enough that a runaway server cannot exhaust
+#: memory.  aiohttp caps a single header/line at 8 KiB and Node's EventSource
+#: has no cap at all; we pick a generous, explicit middle.
+DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
+
+_BOM: Final = b"\xef\xbb\xbf"
+_DATA_PREFIX: Final = b"data: "
+_SSE = ServerSentEvent
+
+#: (event type, data bytes, retry) of a block that dispatches an event.
+RawFrame = tuple[str, bytes, "int | None"]
+
+
+class SSEDecoder:
+    """Incremental, sans-IO decoder of a ``text/event-stream`` body.
+
+    Feed it the body's bytes in chunks of any size, cut anywhere (inside a line,
+    inside a CRLF, inside a UTF-8 sequence); it returns each event as soon as
+    the empty line that dispatches it has arrived.
+
+    Args:
+        max_event_size: the most bytes kept for one not-yet-dispatched event
+            (including comments and field names).  Past it, :meth:`feed` raises
+            :class:`~aiostreams.errors.EventTooLarge`.
+        last_event_id: the initial last event id (e.g. when resuming a stream).
+
+    Attributes:
+        last_event_id: the stream's last event id string, updated at each
+            dispatch (also by blocks that carry only ``id:``).  Settable.
+        retry: the reconnection time in ms from the last valid ``retry:``
+            field, or ``None``.
+    """
+
+    __slots__ = ("_after_cr", "_bom", "_parts", "_size", "_tail", "last_event_id", "max_event_size", "retry")
+
+    def __init__(
+        self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str = ""
+    ) -> None:
+        if max_event_size <= 0:
+            raise ValueError(f"max_event_size must be positive, got {max_event_size}")
+        self.max_event_size = max_event_size
+        self.last_event_id = last_event_id
+        self.retry: int | None = None
+        self._tail = b""  # bytes since the last dispatch (no b"\n\n" inside)
+        self._parts: list[bytes] = []  # chunks parked after _tail, none completing a block
+        self._size = 0  # len(_tail) + sum(len(p) for p in _parts)
+        self._after_cr = False  # previous chunk ended in CR: a leading LF is its pair
+        self._bom: bytes | None = b""  # bytes seen while a BOM is still possible; None once decided
+
+    # -- public API -----------------------------------------------------------------
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
+        """Take the next piece of the body; return the events it completed (maybe none).
+
+        Raises:
+            EventTooLarge: the pending event exceeded ``max_event_size``.
+        """
+        out: list[ServerSentEvent] = []
+        blocks = self.feed_blocks(chunk)
+        if not blocks:
+            return out
+        append = out.append
+        lid = self.last_event_id
+        for block in blocks:
+            # Hot path: a single "data: ..." line.  Equivalent to parse_block for it.
+            if block[:6] == _DATA_PREFIX and b"\n" not in block:
+                append(_SSE("message", block[6:].decode("utf-8", "replace"), lid, None))
+                continue
+            frame = self.parse_block(block)
+            lid = self.last_event_id
+            if frame is not None:
+                event, data, retry = frame
+                append(_SSE(event, data.decode("utf-8", "replace"), lid, retry))
+        return out
+
+    def close(self) -> None:
+        """Signal end of stream: an incomplete final event is discarded, per the standard.
+
+        The decoder is reset for a new connection of the same stream:
+        ``last_event_id`` and ``retry`` persist (they are what a reconnect needs).
+        """
+        self._tail = b""
+        self._parts.clear()
+        self._size = 0
+        self._after_cr = False
+        self._bom = b""
+
+    @property
+    def pending_bytes(self) -> int:
+        """How many bytes of a not-yet-dispatched event are buffered."""
+        return self._size
+
+    # -- building blocks shared with the typed decoder ----------------------------
+
+    def feed_blocks(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
+        """Buffer ``chunk`` and return the complete blocks it finished, each without
+        its terminating blank line.  Line endings inside are normalised to LF."""
+        # Own an immutable copy only when we must: a bytearray/memoryview may be
+        # reused by the caller, and we keep references into what we get.
+        data = chunk if chunk.__class__ is bytes else bytes(chunk)
+        if self._bom is not None:
+            data = self._strip_bom(data)
+        if self._after_cr:
+            self._after_cr = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if b"\r" in data:
+            self._after_cr = data[-1:] == b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if not data:
+            return []
+
+        tail = self._tail
+        last = self._parts[-1] if self._parts else tail
+        if b"\n\n" not in data and not (data[0] == 0x0A and last[-1:] == b"\n"):
+            # Completes nothing: park it without copying (keeps long events linear).
+            size = self._size + len(data)
+            if size > self.max_event_size:
+                raise EventTooLarge(size, self.max_event_size)
+            if tail:
+                self._parts.append(data)
+            else:
+                self._tail = data
+            self._size = size
+            return []
+
+        if self._parts:
+            self._parts.insert(0, tail)
+            self._parts.append(data)
+            buf = b"".join(self._parts)
+            self._parts.clear()
+        elif tail:
+            buf = tail + data
+        else:
+            buf = data
+        blocks = buf.split(b"\n\n")
+        rest = blocks.pop()
+        if len(buf) > self.max_event_size:  # rare: only then look at each block
+            for piece in (*blocks, rest):
+                if len(piece) > self.max_event_size:
+                    raise EventTooLarge(len(piece), self.max_event_size)
+        self._tail = rest
+        self._size = len(rest)
+        return blocks
+
+    def parse_block(self, block: bytes) -> RawFrame | None:
+        """Run the standard's line processing over one block, then dispatch.
+
+        Updates ``last_event_id`` and ``retry``.  Returns ``(event type, data,
+        retry)`` if the block dispatches an event, ``None`` if its data buffer is
+        empty (a block of only ``id:``/``retry:``/``event:``/comments).
+        """
+        data_lines: list[bytes] = []
+        event = b""
+        retry: int | None = None
+        last_id: bytes | None = None
+        for line in block.split(b"\n"):
+            # "If the line is empty": only possible as the first line of a block
+            # (extra blank lines); the buffers are empty then, so it is a no-op.
+            # "If the line starts with a U+003A COLON character": ignore the line.
+            if not line or line[0] == 0x3A:
+                continue
+            name, colon, value = line.partition(b":")
+            # "If value starts with a U+0020 SPACE character, remove it" (just one).
+            if colon and value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                data_lines.append(value)
+            elif name == b"event":
+                event = value
+            elif name == b"id":
+                # "If the field value does not contain U+0000 NULL, then set the
+                # last event ID buffer to the field value. Otherwise, ignore."
+                if b"\x00" not in value:
+                    last_id = value
+            elif name == b"retry":
+                # "If the field value consists of only ASCII digits" (bytes.isdigit
+                # is ASCII-only and False for b"").
+                if value.isdigit():
+                    retry = self.retry = int(value)
+            # Any other field name (case-sensitive) is ignored.
+
+        # Dispatch.  "Set the last event ID string ... to the value of the last
+        # event ID buffer": happens even when no event is dispatched.
+        if last_id is not None:
+            self.last_event_id = last_id.decode("utf-8", "replace")
+        if not data_lines:
+            return None
+        name = event.decode("utf-8", "replace") if event else "message"
+        data = data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines)
+        return name, data, retry
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _strip_bom(self, data: bytes) -> bytes:
+        seen = self._bom + data if self._bom else data
+        if len(seen) < 3 and _BOM.startswith(seen):
+            self._bom = seen  # could still be a BOM: wait for more bytes
+            return b""
+        self._bom = None
+        return seen[3:] if seen.startswith(_BOM) else seen

@@ -1,0 +1,156 @@
+"""Every exception aiostreams raises on purpose.
+
+    AiostreamsError
+    ├── EventTooLarge              the framer's buffer limit was hit (sans-IO)
+    ├── ResponseValidationError    an event's data does not fit its declared type
+    ├── StreamError                the server reported an error inside the stream
+    ├── SDKError                   an HTTP response was not a usable stream
+    │   └── UnexpectedContentType  2xx, but not text/event-stream
+    ├── ConnectError               the server could not be reached (names the URL)
+    └── StreamTimeout              no bytes / no event / no first event in time
+
+Anything else escaping the library is a bug.  Messages say what was wrong and,
+where it helps, how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._events import ServerSentEvent
+
+__all__ = [
+    "AiostreamsError",
+    "ConnectError",
+    "EventTooLarge",
+    "ResponseValidationError",
+    "SDKError",
+    "StreamError",
+    "StreamTimeout",
+    "UnexpectedContentType",
+]
+
+
+class AiostreamsError(Exception):
+    """Base class of every error aiostreams raises on purpose."""
+
+
+class EventTooLarge(AiostreamsError):
+    """An event (or a single line) grew past the framer's ``max_event_size``.
+
+    The stream cannot continue: the bytes that were dropped cannot be recovered.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"SSE event exceeds max_event_size: {size} bytes buffered, limit is {limit} bytes; "
+            "pass a larger max_event_size (e.g. SSEDecoder(max_event_size=...)) if the server "
+            "legitimately sends events this large"
+        )
+
+
+class ResponseValidationError(AiostreamsError):
+    """An event's ``data`` does not match the type declared for its event name.
+
+    Attributes:
+        event: the raw :class:`~aiostreams.ServerSentEvent` as received.
+        expected: a readable name of the type that was expected.
+        cause_message: msgspec's own message (or why no type was found).
+    """
+
+    def __init__(self, event: ServerSentEvent, expected: str, cause_message: str) -> None:
+        self.event = event
+        self.expected = expected
+        self.cause_message = cause_message
+        data = event.data if len(event.data) <= 200 else event.data[:200] + "..."
+        super().__init__(
+            f"event {event.event!r} (id {event.id!r}) does not match {expected}: "
+            f"{cause_message}; data was {data!r}"
+        )
+
+
+class StreamError(AiostreamsError):
+    """The server reported an error inside an otherwise healthy stream.
+
+    Attributes:
+        payload: the decoded error payload (a Struct, or the raw data string).
+        event: the raw event that carried it; ``event.id`` is its event id.
+    """
+
+    def __init__(self, payload: Any, event: ServerSentEvent) -> None:
+        self.payload = payload
+        self.event = event
+        self.event_id = event.id
+        super().__init__(
+            f"server sent an error event {event.event!r} (id {event.id!r}): {payload!r}"
+        )
+
+
+class SDKError(AiostreamsError):
+    """An HTTP response that cannot be used: a 4xx/5xx status, or not a stream.
+
+    Attributes:
+        message: what went wrong.
+        status_code: the HTTP status.
+        body: the response body, read in full (truncated to a bounded size).
+        raw_response: the ``aiohttp.ClientResponse`` (already released).
+    """
+
+    def __init__(
+        self, message: str, status_code: int, body: str = "", raw_response: Any = None
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+        self.raw_response = raw_response
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        body = f": {self.body[:500]}" if self.body else ""
+        return f"{self.message} (status {self.status_code}){body}"
+
+    @property
+    def headers(self) -> Any:
+        return None if self.raw_response is None else self.raw_response.headers
+
+
+class UnexpectedContentType(SDKError):
+    """A 2xx response whose content type is not ``text/event-stream``."""
+
+
+class ConnectError(AiostreamsError):
+    """The server could not be reached (DNS, refused, reset before any response)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"could not connect to {url}: {reason}")
+
+
+class StreamTimeout(AiostreamsError):
+    """A stream went quiet for longer than allowed.
+
+    Attributes:
+        kind: ``"idle"`` (no bytes), ``"event"`` (no event) or ``"first_event"``.
+        seconds: the bound that was exceeded.
+        last_event_id: the last event id seen, for resuming.
+    """
+
+    def __init__(self, kind: str, seconds: float, last_event_id: str, url: str = "") -> None:
+        self.kind = kind
+        self.seconds = seconds
+        self.last_event_id = last_event_id
+        self.url = url
+        what = {
+            "idle": "no bytes arrived",
+            "event": "no event arrived",
+            "first_event": "the first event did not arrive",
+        }.get(kind, kind)
+        where = f" from {url}" if url else ""
+        super().__init__(
+            f"{what}{where} within {seconds:g} s (last event id {last_event_id!r}); "
+            "raise the timeout if the server is legitimately this slow"
+        )
