@@ -44,7 +44,9 @@ def encode_event(
             raise ValueError(f"retry must be a non-negative number of ms, got {retry}")
         out.append(f"retry: {retry}\n")
     if data is not None:
-        out.extend(f"data: {line}\n" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+        out.extend(
+            f"data: {line}\n" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        )
     out.append("\n")
     return "".join(out).encode()
 

@@ -81,7 +81,16 @@ class SSEDecoder:
             field, or ``None``.
     """
 
-    __slots__ = ("_after_cr", "_bom", "_parts", "_size", "_tail", "last_event_id", "max_event_size", "retry")
+    __slots__ = (
+        "_after_cr",
+        "_bom",
+        "_parts",
+        "_size",
+        "_tail",
+        "last_event_id",
+        "max_event_size",
+        "retry",
+    )
 
     def __init__(
         self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str = ""
@@ -223,11 +232,10 @@ class SSEDecoder:
                 # last event ID buffer to the field value. Otherwise, ignore."
                 if b"\x00" not in value:
                     last_id = value
-            elif name == b"retry":
-                # "If the field value consists of only ASCII digits" (bytes.isdigit
-                # is ASCII-only and False for b"").
-                if value.isdigit():
-                    retry = self.retry = int(value)
+            # "If the field value consists of only ASCII digits" (bytes.isdigit is
+            # ASCII-only and False for b"").
+            elif name == b"retry" and value.isdigit():
+                retry = self.retry = int(value)
             # Any other field name (case-sensitive) is ignored.
 
         # Dispatch.  "Set the last event ID string ... to the value of the last
@@ -236,9 +244,9 @@ class SSEDecoder:
             self.last_event_id = last_id.decode("utf-8", "replace")
         if not data_lines:
             return None
-        name = event.decode("utf-8", "replace") if event else "message"
+        event_type = event.decode("utf-8", "replace") if event else "message"
         data = data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines)
-        return name, data, retry
+        return event_type, data, retry
 
     # -- helpers --------------------------------------------------------------------
 
