@@ -144,6 +144,11 @@ class SSEDecoder:
         self._after_cr = False
         self._bom = b""
 
+    #: A plain framer has no sentinel and never raises mid-chunk with events queued
+    #: (it only raises ``EventTooLarge``, which ends the stream); see ``FrameDecoder``.
+    finished = False
+    has_backlog = False
+
     @property
     def pending_bytes(self) -> int:
         """How many bytes of a not-yet-dispatched event are buffered."""
