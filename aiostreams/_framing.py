@@ -78,7 +78,8 @@ class SSEDecoder:
         last_event_id: the stream's last event id string, updated at each
             dispatch (also by blocks that carry only ``id:``).  Settable.
         retry: the reconnection time in ms from the last valid ``retry:``
-            field, or ``None``.
+            field, or ``None``.  Updated when the field's event completes, and by
+            :meth:`close` for the complete lines of a discarded final event.
     """
 
     __slots__ = (
@@ -138,6 +139,14 @@ class SSEDecoder:
         The decoder is reset for a new connection of the same stream:
         ``last_event_id`` and ``retry`` persist (they are what a reconnect needs).
         """
+        # The standard processes each line as it arrives, so a complete ``retry:``
+        # line of the discarded event has already set the reconnection time (an
+        # ``id:`` line has not: the last event id only changes at a dispatch).
+        complete_lines = b"".join((self._tail, *self._parts)).rpartition(b"\n")[0]
+        if b"retry" in complete_lines:
+            last_event_id = self.last_event_id
+            self.parse_block(complete_lines)  # only for its retry side effect
+            self.last_event_id = last_event_id
         self._tail = b""
         self._parts.clear()
         self._size = 0
@@ -164,9 +173,11 @@ class SSEDecoder:
         data = chunk if chunk.__class__ is bytes else bytes(chunk)
         if self._bom is not None:
             data = self._strip_bom(data)
-        if self._after_cr:
+        # An empty chunk (e.g. the ``feed(b"")`` of a backlog drain) must not end the
+        # wait for the LF half of a CRLF, or that LF becomes a blank line: a dispatch.
+        if self._after_cr and data:
             self._after_cr = False
-            if data[:1] == b"\n":
+            if data[0] == 0x0A:
                 data = data[1:]
         if b"\r" in data:
             self._after_cr = data[-1:] == b"\r"
