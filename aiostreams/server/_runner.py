@@ -1,0 +1,98 @@
+"""Running the application: in this event loop (tests) or as a foreground server (CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable
+from typing import Final
+
+from aiohttp import web
+
+from ._app import create_app
+
+__all__ = ["DEFAULT_PORT", "run_server", "serve"]
+
+#: The eventstreams SDK's default server is http://localhost:35456.
+DEFAULT_PORT: Final = 35456
+
+#: Open streams (``/load/idle`` holds one for a minute) must not delay shutdown:
+#: clients of a stopping server see their connection end, as with a real restart.
+_SHUTDOWN_TIMEOUT: Final = 0.5
+
+
+@contextlib.asynccontextmanager
+async def run_server(
+    app: web.Application | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    pace: float | None = None,
+    api_key: str | None = None,
+) -> AsyncIterator[str]:
+    """Serve ``app`` (default: a new :func:`create_app`) in the running event loop.
+
+    Args:
+        app: the application; ``None`` builds one from ``pace`` and ``api_key``.
+        host: the address to bind, loopback by default.
+        port: the port; ``0`` picks a free one.
+        pace, api_key: passed to :func:`create_app` when ``app`` is ``None``
+            (``pace`` defaults to 0.1 s there).
+
+    Yields:
+        The base URL, e.g. ``"http://127.0.0.1:40123"``.  Leaving the block stops
+        the server and closes open connections.
+
+    Raises:
+        TypeError: ``pace`` or ``api_key`` given together with an ``app``
+            (they would be silently ignored).
+        OSError: the address cannot be bound.
+    """
+    if app is None:
+        app = create_app(pace=0.1 if pace is None else pace, api_key=api_key)
+    elif pace is not None or api_key is not None:
+        raise TypeError("pass pace/api_key to create_app(), not to run_server() with an app")
+    # handler_cancellation: a client that disconnects cancels its handler at once,
+    # so held streams do not linger (aiohttp's own test server does the same).
+    runner = web.AppRunner(
+        app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        url_host = f"[{host}]" if ":" in host else host
+        yield f"http://{url_host}:{site.port}"
+    finally:
+        await runner.cleanup()
+
+
+async def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    pace: float = 0.1,
+    api_key: str | None = None,
+    on_ready: Callable[[str], None] = print,
+) -> None:
+    """Serve the eventstreams API until SIGINT or SIGTERM, then stop cleanly.
+
+    ``on_ready`` gets the bound base URL once the server accepts connections.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    # Not on Windows nor outside the main thread: Ctrl-C then arrives as
+    # KeyboardInterrupt, which the caller handles.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+    try:
+        async with run_server(host=host, port=port, pace=pace, api_key=api_key) as url:
+            on_ready(url)
+            await stop.wait()
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
