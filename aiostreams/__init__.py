@@ -3,6 +3,14 @@
 from ._encoding import encode_event, encode_sse
 from ._events import ServerSentEvent
 from ._framing import SSEDecoder
+from ._typed import EventSchema, TypedDecoder
 
-__all__ = ["SSEDecoder", "ServerSentEvent", "encode_event", "encode_sse"]
+__all__ = [
+    "EventSchema",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "TypedDecoder",
+    "encode_event",
+    "encode_sse",
+]
 __version__ = "0.1.0"
