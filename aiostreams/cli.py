@@ -1,12 +1,27 @@
-"""The ``aiostreams`` command (placeholder until the embedded server lands)."""
+"""The ``aiostreams`` command: serve the eventstreams API, print any SSE stream, run benchmarks."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
 
-from . import SSEDecoder, encode_event
+import aiohttp
+import msgspec
+from multidict import CIMultiDict
+
+from . import ServerSentEvent, SSEDecoder, __version__, encode_event
+from .errors import AiostreamsError
+
+#: Exit statuses of ``aiostreams stream`` (argparse itself uses 2 for usage errors).
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report a Ctrl-C'd program
 
 _SAMPLE = b"".join(
     encode_event(f'{{"content": "{word}"}}') for word in ("Hello", " ", "world", "!")
@@ -14,13 +29,308 @@ _SAMPLE = b"".join(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aiostreams", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="decode a sample stream fed one byte at a time")
-    parser.parse_args(argv)
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = _parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.run
+    return command(args)
+
+
+# -- demo -------------------------------------------------------------------------
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Decode a sample stream fed one byte at a time."""
     decoder = SSEDecoder()
     events = [e for i in range(len(_SAMPLE)) for e in decoder.feed(_SAMPLE[i : i + 1])]
     for event in events:
         print(event)
     print(f"{len(events)} events", file=sys.stderr)
-    return 0
+    return EXIT_OK
+
+
+# -- serve ------------------------------------------------------------------------
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve the eventstreams API in the foreground until Ctrl-C or SIGTERM."""
+    from .server import serve  # imported here: ``stream`` and ``demo`` do not need aiohttp.web
+
+    def announce(url: str) -> None:
+        # The first stdout line is a contract: ServerProcess and benchmarks parse the URL.
+        print(f"aiostreams server listening on {url}", flush=True)
+
+    try:
+        asyncio.run(
+            serve(
+                host=args.host, port=args.port, pace=args.pace, api_key=args.api_key,
+                on_ready=announce,
+            )
+        )  # fmt: skip
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:  # pragma: no cover - only where signal handlers are unavailable
+        pass
+    print("aiostreams server stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- stream -----------------------------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    events: int = 0
+
+
+class _StreamFailed(Exception):
+    """A one-line reason the stream could not be read, for stderr."""
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    """Print the events of an SSE endpoint as they arrive."""
+    progress = _Progress()
+    try:
+        asyncio.run(_stream(args, progress))
+    except KeyboardInterrupt:
+        print(f"interrupted after {_events(progress.events)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _StreamFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"stream ended after {_events(progress.events)}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
+    headers: CIMultiDict[str] = CIMultiDict(args.headers)
+    headers.setdefault("Accept", "text/event-stream")
+    if args.last_event_id is not None:
+        headers["Last-Event-ID"] = args.last_event_id
+    body = _request_body(args.data)
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    method = args.method or ("POST" if body is not None else "GET")
+    where = f"{method} {args.url}"
+    render = _render_json if args.json else _render_text
+    # No total timeout: a stream may rightly last for hours.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(method, args.url, headers=headers, data=body) as response,
+        ):
+            await _check_response(response, where)
+            decoder = SSEDecoder()
+            async for chunk in response.content.iter_any():
+                for event in decoder.feed(chunk):
+                    sys.stdout.write(render(event))
+                    sys.stdout.flush()
+                    progress.events += 1
+            decoder.close()
+    except aiohttp.InvalidURL:
+        raise _StreamFailed(f"invalid URL {args.url!r}: use http://host:port/path") from None
+    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+        raise _StreamFailed(
+            f"the connection to {args.url} broke after {_events(progress.events)}: {exc}"
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise _StreamFailed(f"cannot connect to {args.url}: {exc}") from None
+    except asyncio.TimeoutError:
+        raise _StreamFailed(f"timed out connecting to {args.url}") from None
+    except AiostreamsError as exc:
+        raise _StreamFailed(f"cannot decode the stream from {args.url}: {exc}") from None
+
+
+def _events(count: int) -> str:
+    return f"{count} event" if count == 1 else f"{count} events"
+
+
+def _request_body(data: str | None) -> bytes | None:
+    """``-d`` as bytes: the text itself, ``@FILE`` the file's content, ``@-`` stdin."""
+    if data is None or not data.startswith("@"):
+        return None if data is None else data.encode()
+    if data == "@-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(data[1:]).read_bytes()
+    except OSError as exc:
+        raise _StreamFailed(f"cannot read the request body from {data[1:]!r}: {exc}") from None
+
+
+async def _check_response(response: aiohttp.ClientResponse, where: str) -> None:
+    if not 200 <= response.status < 300:
+        body = await _body_excerpt(response)
+        raise _StreamFailed(f"HTTP {response.status} {response.reason} from {where}: {body}")
+    if response.content_type != "text/event-stream":
+        body = await _body_excerpt(response)
+        raise _StreamFailed(
+            f"{where} answered Content-Type "
+            f"{response.headers.get('Content-Type', '(none)')!r}, "
+            f"not text/event-stream: {body}"
+        )
+
+
+async def _body_excerpt(response: aiohttp.ClientResponse, limit: int = 500) -> str:
+    raw = await response.content.read(limit + 1)
+    text = raw[:limit].decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+    return (text + "…" if len(raw) > limit else text) or "(empty body)"
+
+
+def _render_text(event: ServerSentEvent) -> str:
+    """``[event id=... retry=...] data``, with further data lines aligned under the first."""
+    label = event.event
+    if event.id:
+        label += f" id={event.id}"
+    if event.retry is not None:
+        label += f" retry={event.retry}"
+    prefix = f"[{label}] "
+    return prefix + event.data.replace("\n", "\n" + " " * len(prefix)) + "\n"
+
+
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _render_json(event: ServerSentEvent) -> str:
+    """One JSON object per line: ``{"event", "data", "id", "retry"}``."""
+    return _encode_json(event).decode() + "\n"
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+# -- bench ------------------------------------------------------------------------
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run ``python -m benchmarks`` of the source checkout in the current directory."""
+    if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
+        print(
+            "error: the benchmarks are not installed with the package; run `aiostreams bench` "
+            f"from a checkout of the aiostreams repository (no benchmarks/ in {Path.cwd()})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    forwarded = args.bench_args[1:] if args.bench_args[:1] == ["--"] else args.bench_args
+    return subprocess.call([sys.executable, "-m", "benchmarks", *forwarded])
+
+
+# -- the parser -------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiostreams",
+        description=__doc__,
+        epilog=(
+            "examples:\n"
+            "  aiostreams serve                       # the eventstreams API on :35456\n"
+            "  aiostreams stream -X POST http://127.0.0.1:35456/eventstreams/rich\n"
+            "  aiostreams <command> --help            # options of one command"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aiostreams {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _command(
+        commands, "demo", run_demo, "decode a sample stream fed one byte at a time",
+        "  aiostreams demo",
+    )  # fmt: skip
+
+    serve = _command(
+        commands, "serve", run_serve,
+        "serve the eventstreams API (and /load/ benchmark endpoints) until Ctrl-C",
+        "  aiostreams serve\n"
+        "  aiostreams serve --port 0 --pace 0      # free port, no delay between writes\n"
+        "  aiostreams serve --api-key 'Token s3cret'\n\n"
+        "The first line on stdout is 'aiostreams server listening on URL'.\n"
+        "Operations: POST /eventstreams/{chat,chat-chunked,differentdataschemas,json,\n"
+        "multiline,rich,text}; load: /load/{chat,rich,large,idle,resumable}?n=&chunk=&rate=",
+    )  # fmt: skip
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=35456, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--pace", type=_non_negative, default=0.1,
+        help="seconds between the writes of a reference stream (default: %(default)s)",
+    )  # fmt: skip
+    serve.add_argument("--api-key", help="require this exact Authorization header on every request")
+
+    stream = _command(
+        commands, "stream", run_stream,
+        "print the events of any Server-Sent Events endpoint as they arrive",
+        "  aiostreams stream https://example.com/events\n"
+        "  aiostreams stream -X POST http://127.0.0.1:35456/eventstreams/rich\n"
+        "  aiostreams stream -d '{\"prompt\": \"hi\"}' http://127.0.0.1:35456/eventstreams/chat\n"
+        "  aiostreams stream --json -H 'Authorization: Token KEY' URL | jq .data\n\n"
+        "Each event is printed as '[EVENT id=ID retry=MS] DATA' (or one JSON object\n"
+        "per line with --json); the event count goes to stderr at the end.\n"
+        "exit status: 0 stream ended, 1 HTTP/connection/decoding error,\n"
+        "2 usage error, 130 interrupted by Ctrl-C",
+    )  # fmt: skip
+    stream.add_argument("url", metavar="URL", help="the endpoint, e.g. http://127.0.0.1:35456/...")
+    stream.add_argument(
+        "-X", "--request", dest="method", type=str.upper, metavar="METHOD",
+        help="HTTP method (default: GET, or POST with -d)",
+    )  # fmt: skip
+    stream.add_argument(
+        "-H", "--header", dest="headers", type=_header, action="append", default=[],
+        metavar="'NAME: VALUE'", help="extra request header (repeatable)",
+    )  # fmt: skip
+    stream.add_argument(
+        "-d", "--data", metavar="BODY",
+        help="request body; @FILE reads a file, @- stdin (Content-Type defaults to JSON)",
+    )  # fmt: skip
+    stream.add_argument(
+        "--json", action="store_true",
+        help='print one JSON object per event: {"event", "data", "id", "retry"}',
+    )  # fmt: skip
+    stream.add_argument(
+        "--last-event-id", metavar="ID", help="send Last-Event-ID to resume after event ID"
+    )
+
+    bench = _command(
+        commands, "bench", run_bench,
+        "run the benchmarks (from a checkout of the repository) and print a table",
+        "  aiostreams bench\n"
+        "  aiostreams bench -- --help     # arguments after -- go to python -m benchmarks",
+    )  # fmt: skip
+    bench.add_argument(
+        "bench_args", nargs=argparse.REMAINDER, metavar="ARGS",
+        help="passed on to python -m benchmarks",
+    )  # fmt: skip
+    return parser
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    summary: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
