@@ -276,7 +276,7 @@ class TypedDecoder(Generic[T]):
                 error: AiostreamsError = ResponseValidationError(
                     self._raw(name, data, retry), route.expected, str(exc)
                 )
-            except StreamError as exc:
+            except (StreamError, ResponseValidationError) as exc:  # from _unknown
                 error = exc
             else:
                 continue
