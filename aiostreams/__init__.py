@@ -3,13 +3,20 @@
 from ._encoding import encode_event, encode_sse
 from ._events import ServerSentEvent
 from ._framing import SSEDecoder
+from ._retry import BackoffStrategy, RetryConfig
+from ._session import create_session
+from ._stream import EventStream
 from ._typed import EventSchema, TypedDecoder
 
 __all__ = [
+    "BackoffStrategy",
     "EventSchema",
+    "EventStream",
+    "RetryConfig",
     "SSEDecoder",
     "ServerSentEvent",
     "TypedDecoder",
+    "create_session",
     "encode_event",
     "encode_sse",
 ]

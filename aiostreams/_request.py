@@ -1,0 +1,274 @@
+"""Sending one request: retries, timeouts, and turning failures into aiostreams errors.
+
+Model-agnostic like ``_stream``: a request is a method, URL, headers, query and
+body bytes; a streaming response is handed to ``EventStream`` with whatever
+``FrameDecoder`` the caller brings.  No aiohttp exception escapes: unreachable
+servers become :class:`ConnectError` (naming the URL), silence becomes
+:class:`StreamTimeout`, 4xx/5xx become :class:`SDKError` with the body read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import aiohttp
+import msgspec
+
+from ._protocol import FrameDecoder
+from ._retry import NO_RETRIES, RETRYABLE_STATUSES, RetryConfig, RetrySchedule, parse_retry_after
+from ._stream import EventStream
+from .errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
+
+__all__ = [
+    "MAX_ERROR_BODY",
+    "HTTPRequest",
+    "is_event_stream",
+    "open_stream",
+    "read_json",
+    "send",
+]
+
+T = TypeVar("T")
+
+#: Bytes of an error body kept for ``SDKError.body``.  Error bodies are short
+#: JSON or HTML pages; a server streaming megabytes of error must not be read whole.
+MAX_ERROR_BODY: Final = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """Everything needed to send one request (no credentials in ``repr``)."""
+
+    method: str
+    url: str  # without the query string: it is what messages name
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    params: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes | None = field(default=None, repr=False)
+
+    @property
+    def target(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    request: HTTPRequest,
+    *,
+    retries: RetryConfig = NO_RETRIES,
+    timeout: float | None = None,
+) -> aiohttp.ClientResponse:
+    """Send ``request``, retrying per ``retries``; return the first usable response.
+
+    Args:
+        timeout: seconds allowed to connect, then for every wait for bytes (the
+            status line and headers, and each gap in the body); ``None`` keeps
+            the session's own timeouts.  Never bounds a stream's total duration.
+
+    Returns:
+        A response with status < 400 whose body has not been read.
+
+    Raises:
+        SDKError: a 4xx/5xx status (after any retries), body read and released.
+        ConnectError: the server could not be reached (after any retries).
+        StreamTimeout: the server accepted the connection but sent nothing in time.
+    """
+    schedule = RetrySchedule(retries) if retries.enabled else None
+    while True:
+        try:
+            response = await _send_once(session, request, timeout)
+        except (ConnectError, StreamTimeout):
+            if schedule is None or not retries.retry_connection_errors:
+                raise
+            delay = schedule.next_delay()
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+            continue
+        if response.status < 400:
+            return response
+        if schedule is not None and response.status in RETRYABLE_STATUSES:
+            delay = schedule.next_delay(parse_retry_after(response.headers.get("Retry-After")))
+            if delay is not None:
+                await _discard(response)
+                await asyncio.sleep(delay)
+                continue
+        retried = schedule.attempts if schedule is not None else 0
+        raise await error_from_response(response, request, retried=retried)
+
+
+async def open_stream(
+    session: aiohttp.ClientSession,
+    request: HTTPRequest,
+    decoder: FrameDecoder[T],
+    *,
+    retries: RetryConfig = NO_RETRIES,
+    timeout: float | None = None,
+) -> EventStream[T]:
+    """:func:`send`, then check the response is an event stream and wrap it.
+
+    Raises:
+        UnexpectedContentType: a 2xx response that is not ``text/event-stream``.
+        and everything :func:`send` raises.
+    """
+    response = await send(session, request, retries=retries, timeout=timeout)
+    if not is_event_stream(response):
+        raise await unexpected_content_type(response, request, "text/event-stream")
+    idle = timeout if timeout is not None else session.timeout.sock_read
+    return EventStream(response, decoder, url=request.url, idle_timeout=idle)
+
+
+def is_event_stream(response: aiohttp.ClientResponse) -> bool:
+    """``Content-Type`` is ``text/event-stream``, any parameters, any case."""
+    return _media_type(response) == "text/event-stream"
+
+
+def is_json(response: aiohttp.ClientResponse) -> bool:
+    media = _media_type(response)
+    return media == "application/json" or media.endswith("+json")
+
+
+async def read_json(response: aiohttp.ClientResponse, request: HTTPRequest, type_: Any) -> Any:
+    """Read the whole body and decode it as ``type_`` (msgspec); release the connection.
+
+    Raises:
+        SDKError: the body is not JSON of that type (message names the mismatch).
+    """
+    try:
+        body = await response.read()
+    except (aiohttp.ClientError, OSError) as exc:
+        response.close()
+        raise ConnectError(request.url, f"the connection was lost reading the body: {exc}") from exc
+    finally:
+        response.release()
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise SDKError(
+            f"{request.target}: the JSON response does not match the declared type: {exc}",
+            response.status,
+            _text(body),
+            response,
+        ) from exc
+
+
+async def error_from_response(
+    response: aiohttp.ClientResponse, request: HTTPRequest, *, retried: int = 0
+) -> SDKError:
+    """An :class:`SDKError` for a 4xx/5xx response, its body read (bounded) and released."""
+    body = await _read_bounded(response)
+    detail = _json_message(body) if is_json(response) else None
+    message = f"{request.target} failed with HTTP {response.status}"
+    if response.reason:
+        message += f" {response.reason}"
+    if detail:
+        message += f": {detail}"
+    if retried:
+        message += f" (after {retried} {'retry' if retried == 1 else 'retries'})"
+    return SDKError(message, response.status, body, response)
+
+
+async def unexpected_content_type(
+    response: aiohttp.ClientResponse, request: HTTPRequest, expected: str
+) -> UnexpectedContentType:
+    body = await _read_bounded(response)
+    got = response.headers.get("Content-Type")
+    return UnexpectedContentType(
+        f"{request.target} answered {got!r} where {expected!r} was expected"
+        if got
+        else f"{request.target} answered without a Content-Type where {expected!r} was expected",
+        response.status,
+        body,
+        response,
+    )
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+async def _send_once(
+    session: aiohttp.ClientSession, request: HTTPRequest, timeout: float | None
+) -> aiohttp.ClientResponse:
+    client_timeout = (
+        aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        if timeout is not None
+        else session.timeout
+    )
+    try:
+        return await session.request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            params=request.params,
+            data=request.body,
+            timeout=client_timeout,
+        )
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise ConnectError(
+            request.url, f"timed out after {client_timeout.sock_connect:g} s while connecting"
+        ) from exc
+    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        raise StreamTimeout("idle", client_timeout.sock_read or 0.0, "", request.url) from exc
+    except aiohttp.InvalidURL as exc:
+        raise ConnectError(request.url, "invalid URL; check server_url") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise ConnectError(
+            request.url, f"{exc.os_error.strerror or exc.os_error}; is the server running there?"
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ConnectError(request.url, f"{exc.__class__.__name__}: {exc}") from exc
+
+
+def _media_type(response: aiohttp.ClientResponse) -> str:
+    value = response.headers.get("Content-Type", "")
+    return value.partition(";")[0].strip().lower()
+
+
+async def _read_bounded(response: aiohttp.ClientResponse) -> str:
+    """Up to ``MAX_ERROR_BODY`` bytes of the body as text; then release the connection
+    (or close it, if more was coming)."""
+    chunks: list[bytes] = []
+    size = 0
+    content = response.content
+    try:
+        while size < MAX_ERROR_BODY:
+            chunk = await content.read(MAX_ERROR_BODY - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        pass  # keep what arrived: a partial body still explains the error
+    finally:
+        if content.at_eof():
+            response.release()
+        else:
+            response.close()
+    text = _text(b"".join(chunks))
+    return text + "...[truncated]" if size >= MAX_ERROR_BODY and not content.at_eof() else text
+
+
+async def _discard(response: aiohttp.ClientResponse) -> None:
+    await _read_bounded(response)
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", "replace")
+
+
+def _json_message(body: str) -> str | None:
+    """The ``message`` (or ``error``/``detail``) of a JSON error body, if it has one."""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(data, dict):
+        for key in ("message", "error", "detail"):
+            value = data.get(key)
+            if isinstance(value, str):
+                return value
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return str(value["message"])
+    return None

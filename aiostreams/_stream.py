@@ -1,0 +1,349 @@
+"""``EventStream``: one HTTP response driven through one ``FrameDecoder``.
+
+The transport knows bytes and connections, nothing about event models: any
+:class:`~aiostreams._protocol.FrameDecoder` (the raw ``SSEDecoder``, a typed
+decoder) turns the chunks into events.
+
+Hot path
+--------
+Bytes are read with aiohttp's chunk API (``content.readany()``: whatever is
+buffered, joined once; never ``readline``, which aiohttp caps at 8 KiB) and handed
+to ``decoder.feed`` as they are.  ``feed`` returns every event the chunk completed;
+they are kept as a list plus an index, so ``__anext__`` hands them out without
+suspending (no await, no per-event Future).  ``batches()`` hands out the lists
+themselves, for consumers (fan-in) that want one wake-up per chunk.
+
+Releasing the connection
+------------------------
+* exhausted (EOF): the body is complete, the connection goes back to the pool;
+* the decoder saw a sentinel (``finished``): iteration stops at once; the rest of
+  the body is drained for at most ``DRAIN_TIMEOUT``/``DRAIN_MAX_BYTES`` so the
+  connection can be reused, else the connection is closed (a server that holds
+  it open after ``[DONE]`` must not hang the caller);
+* ``aclose()``, leaving ``async with``, an error while reading (including
+  cancellation), leaving an ``async for`` early (``break``, an exception in the
+  loop body: the loop drops its iterator, which closes the stream) or garbage
+  collection: the connection is closed, since unread bytes may still be coming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
+
+import aiohttp
+
+from .errors import ConnectError, ResponseValidationError, StreamError, StreamTimeout
+
+if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
+    from ._protocol import FrameDecoder
+
+__all__ = ["DRAIN_MAX_BYTES", "DRAIN_TIMEOUT", "EventStream"]
+
+T = TypeVar("T")
+
+#: After a sentinel, how long to wait for the end of the body before closing the
+#: connection instead of pooling it.  The end of a chunked body normally arrives
+#: in the same packet as the sentinel or one round trip later; 100 ms covers a
+#: slow network without making the caller wait noticeably.
+DRAIN_TIMEOUT: Final = 0.1
+#: ...and how many bytes after the sentinel are worth reading (and discarding) to
+#: save a reconnect.  More than that is a server still streaming: close instead.
+DRAIN_MAX_BYTES: Final = 64 * 1024
+
+# Errors of the decoder that leave the stream usable (one bad event, the rest
+# continue); any other error while reading or decoding ends the stream.
+_RECOVERABLE: Final = (ResponseValidationError, StreamError)
+
+_OPEN, _DONE, _CLOSED = 0, 1, 2
+
+
+class EventStream(Generic[T]):
+    """The events of one streaming HTTP response, decoded as they arrive.
+
+    Use it as an async iterator, ideally inside ``async with`` so the connection
+    is released however the block is left::
+
+        async with await sdk.eventstreams.json() as stream:
+            async for event in stream:
+                ...
+
+    Attributes:
+        response: the ``aiohttp.ClientResponse`` (body being consumed).
+        url: the request URL without its query string (for messages).
+
+    Raises (while iterating):
+        StreamTimeout: no bytes arrived within the idle timeout.
+        ConnectError: the connection was lost in the middle of the body.
+        ResponseValidationError, StreamError: one bad event; iteration may go on.
+        EventTooLarge: an event exceeded the decoder's ``max_event_size``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_decoder",
+        "_events",
+        "_idle_timeout",
+        "_index",
+        "_state",
+        "response",
+        "url",
+    )
+
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        decoder: FrameDecoder[T],
+        *,
+        url: str | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        self.response = response
+        self.url = url if url is not None else str(response.url.with_query(None))
+        self._decoder = decoder
+        self._idle_timeout = idle_timeout
+        self._events: list[T] = []
+        self._index = 0
+        self._state = _OPEN
+
+    # -- metadata -------------------------------------------------------------------
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self.response.headers
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's request id (``Request-Id`` or ``X-Request-Id``), if it sent one."""
+        headers = self.response.headers
+        return headers.get("Request-Id") or headers.get("X-Request-Id")
+
+    @property
+    def last_event_id(self) -> str:
+        """The last event id the stream set (what a resume sends as ``Last-Event-ID``)."""
+        return self._decoder.last_event_id
+
+    @property
+    def retry(self) -> int | None:
+        """The server's reconnection delay in ms (last ``retry:`` field), if any."""
+        return self._decoder.retry
+
+    @property
+    def closed(self) -> bool:
+        """No more events will come (exhausted, stopped at a sentinel, or closed)."""
+        return self._state != _OPEN and self._index >= len(self._events)
+
+    def __repr__(self) -> str:
+        state = ("open", "done", "closed")[self._state]
+        return f"<EventStream {self.response.status} {self.response.method} {self.url} {state}>"
+
+    # -- iteration ------------------------------------------------------------------
+
+    def __aiter__(self) -> _EventIterator[T]:
+        return _EventIterator(self)
+
+    async def __anext__(self) -> T:
+        index = self._index
+        events = self._events
+        if index < len(events):
+            self._index = index + 1
+            return events[index]
+        if await self._refill():
+            self._index = 1
+            return self._events[0]
+        raise StopAsyncIteration
+
+    def batches(self) -> _BatchIterator[T]:
+        """Iterate over the lists of events decoded from each chunk read (never empty).
+
+        One await per chunk instead of one per event; shares the stream's position
+        with ``async for event in stream`` (events already handed out are skipped).
+        """
+        return _BatchIterator(self)
+
+    async def next_batch(self) -> list[T] | None:
+        """The events not yet handed out from the current chunk, else from the next
+        chunk(s) with at least one event; ``None`` once the stream is over."""
+        index = self._index
+        events = self._events
+        if index < len(events):
+            self._index = len(events)
+            return events[index:] if index else events
+        if await self._refill():
+            self._index = len(self._events)
+            return self._events
+        return None
+
+    async def _refill(self) -> bool:
+        """Read and decode until some events are ready (True) or the stream ends (False)."""
+        if self._state != _OPEN:
+            return False
+        decoder = self._decoder
+        read = self.response.content.readany
+        try:
+            while not decoder.finished:
+                if decoder.has_backlog:
+                    events = decoder.feed(b"")
+                else:
+                    chunk = await read()
+                    if not chunk:
+                        decoder.close()
+                        self._finish_at_eof()
+                        return False
+                    events = decoder.feed(chunk)
+                if events:
+                    self._events = events
+                    return True
+        except _RECOVERABLE:
+            self._events = []  # the events after the bad one are the decoder's backlog
+            self._index = 0
+            raise
+        except aiohttp.ServerTimeoutError as exc:
+            self._close()
+            raise StreamTimeout(
+                "idle", self._idle_timeout or 0.0, decoder.last_event_id, self.url
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            self._close()
+            raise ConnectError(
+                self.url,
+                f"the connection was lost while reading the stream "
+                f"(last event id {decoder.last_event_id!r}): {exc.__class__.__name__}: {exc}",
+            ) from exc
+        except BaseException:  # cancellation, EventTooLarge, a bug: the stream is unusable
+            self._close()
+            raise
+        await self._finish_after_sentinel()
+        return False
+
+    # -- releasing ------------------------------------------------------------------
+
+    def _finish_at_eof(self) -> None:
+        self._state = _DONE
+        self._events = []
+        self._index = 0
+        self.response.release()  # the whole body was read: back to the pool
+
+    async def _finish_after_sentinel(self) -> None:
+        self._state = _DONE
+        self._events = []
+        self._index = 0
+        content = self.response.content
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_TIMEOUT
+        drained = 0
+        try:
+            while not content.at_eof() and drained <= DRAIN_MAX_BYTES:
+                data = content.read_nowait()  # what is already buffered: no wait
+                if not data:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    data = await asyncio.wait_for(content.readany(), remaining)
+                drained += len(data)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
+            pass  # not drained: closed below
+        except BaseException:  # cancelled while draining
+            self.response.close()
+            raise
+        if content.at_eof():
+            self.response.release()
+        else:
+            self.response.close()
+
+    def _close(self) -> None:
+        self._state = _CLOSED
+        self._events = []
+        self._index = 0
+        self.response.close()
+
+    async def aclose(self) -> None:
+        """Stop the stream and release its connection (idempotent).
+
+        A stream that was not read to its end is closed (the server may still be
+        sending); one that ended cleanly has already returned its connection.
+        """
+        if self._state == _OPEN:
+            self._close()
+        else:
+            self._events = []
+            self._index = 0
+
+    async def __aenter__(self) -> EventStream[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # Garbage collected while open: close synchronously (no await possible here).
+        # ``ClientResponse.close`` is a no-op once the loop is closed.
+        if getattr(self, "_state", _CLOSED) == _OPEN:
+            self._state = _CLOSED
+            self.response.close()
+
+
+class _EventIterator(Generic[T]):
+    """What ``async for`` iterates.  It lives exactly as long as the loop does, so
+    its ``__del__`` runs when the loop is left early (``break``, ``return``, an
+    exception in the body) and closes the stream then and there."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: EventStream[T]) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _EventIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        stream = self._stream
+        index = stream._index
+        events = stream._events
+        if index < len(events):
+            stream._index = index + 1
+            return events[index]
+        if await stream._refill():
+            stream._index = 1
+            return stream._events[0]
+        raise StopAsyncIteration
+
+    def __del__(self) -> None:
+        stream = self._stream
+        if stream._state == _OPEN:
+            stream._close()
+
+
+class _BatchIterator(Generic[T]):
+    """What ``stream.batches()`` returns; closes the stream when dropped early."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: EventStream[T]) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _BatchIterator[T]:
+        return self
+
+    async def __anext__(self) -> list[T]:
+        batch = await self._stream.next_batch()
+        if batch is None:
+            raise StopAsyncIteration
+        return batch
+
+    def __del__(self) -> None:
+        stream = self._stream
+        if stream._state == _OPEN:
+            stream._close()
