@@ -476,8 +476,8 @@ def write_plot(results: Sequence[Measurement], suites: Sequence[Suite], path: Pa
     fig, axes = plt.subplots(nrows, cols, figsize=(7 * cols, 4.2 * nrows), squeeze=False)
     flat = [ax for row in axes for ax in row]
     for ax, (title, fn, rows) in zip(flat, panels, strict=False):
+        ax.set_title(title, fontsize=10)  # a panel function may set a more precise one
         fn(ax, rows)
-        ax.set_title(title, fontsize=10)
     for ax in flat[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()
