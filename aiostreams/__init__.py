@@ -7,8 +7,10 @@ from ._retry import BackoffStrategy, RetryConfig
 from ._session import create_session
 from ._stream import EventStream
 from ._typed import EventSchema, TypedDecoder
+from .sdk import SDK
 
 __all__ = [
+    "SDK",
     "BackoffStrategy",
     "EventSchema",
     "EventStream",

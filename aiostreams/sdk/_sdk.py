@@ -1,0 +1,342 @@
+"""``SDK``: configuration, one aiohttp session, and the one call path of every operation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+import aiohttp
+import msgspec
+
+from .._request import (
+    HTTPRequest,
+    is_event_stream,
+    is_json,
+    read_json,
+    send,
+    unexpected_content_type,
+)
+from .._retry import NO_RETRIES, RetryConfig
+from .._session import create_session
+from .._stream import EventStream
+from ..models import shared
+from ._operations import (
+    CHAT,
+    CHAT_SKIP_SENTINEL,
+    DIFFERENT_DATA_SCHEMAS,
+    JSON,
+    MULTILINE,
+    RICH,
+    TEXT,
+    Operation,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
+
+__all__ = ["DEFAULT_SERVER_URL", "SDK", "Eventstreams", "RequestCall", "StreamCall"]
+
+T = TypeVar("T")
+J = TypeVar("J")
+
+#: The eventstreams API's default server (the embedded server's default port).
+DEFAULT_SERVER_URL: Final = "http://localhost:35456"
+
+SecuritySource = shared.Security | Mapping[str, Any] | Callable[[], shared.Security]
+
+
+class SDK:
+    """The eventstreams API client (design.md §4).
+
+    ::
+
+        async with SDK(security=shared.Security(api_key_auth="Token ...")) as s:
+            res = await s.eventstreams.chat(request={"prompt": "Hi"})
+            async with res:
+                async for event in res:
+                    print(event)
+
+    Args:
+        security: credentials (or a callable returning them, called per request);
+            ``api_key_auth`` is sent verbatim as ``Authorization``.
+        global_header_param: sent as the ``globalHeaderParam`` header
+            (``true``/``false``) on every request.
+        global_hidden_query_param: sent as the ``globalHiddenQueryParam`` query
+            parameter on every request.
+        global_path_param: accepted and kept (``self.global_path_param``) for
+            compatibility with the generated SDK; no operation of this API has a
+            path placeholder, so it is never sent.
+        global_query_param: sent as the ``globalQueryParam`` query parameter.
+        server_url: base URL of the API (default ``http://localhost:35456``).
+        retry_config: how opening a stream is retried (default: no retries);
+            each call can override it with ``retries=``.
+        timeout_ms: default for each call's ``timeout_ms`` (see below); ``None``
+            keeps the session's timeouts (:func:`~aiostreams.create_session`:
+            30 s to connect, 300 s without bytes, no total limit).
+        session: an ``aiohttp.ClientSession`` to use; the caller keeps owning it
+            (it is not closed by :meth:`aclose`).
+        session_factory: called once, inside the event loop, to make the session
+            the SDK owns (default :func:`~aiostreams.create_session`).
+
+    ``timeout_ms`` (on the SDK or a call) bounds, in milliseconds, connecting,
+    the wait for the response headers and then *every gap between two reads* of
+    the stream (an idle timeout); never a stream's total duration, so a
+    long stream with a steady flow of events is never cut off.  It applies to
+    each retry attempt separately.
+
+    Use ``async with SDK(...)`` or call :meth:`aclose`: the session is made on
+    first use and closed there.
+    """
+
+    def __init__(
+        self,
+        *,
+        security: SecuritySource | None = None,
+        global_header_param: bool | None = None,
+        global_hidden_query_param: str | None = None,
+        global_path_param: int | None = None,
+        global_query_param: str | None = None,
+        server_url: str | None = None,
+        retry_config: RetryConfig | None = None,
+        timeout_ms: int | None = None,
+        session: aiohttp.ClientSession | None = None,
+        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
+        if session is not None and session_factory is not None:
+            raise TypeError("pass either session= or session_factory=, not both")
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise ValueError(
+                f"timeout_ms must be a positive number of milliseconds, got {timeout_ms}"
+            )
+        self.security = security
+        self.global_header_param = global_header_param
+        self.global_hidden_query_param = global_hidden_query_param
+        self.global_path_param = global_path_param
+        self.global_query_param = global_query_param
+        self.server_url = server_url or DEFAULT_SERVER_URL
+        self.retry_config = retry_config
+        self.timeout_ms = timeout_ms
+        self._session = session
+        self._owns_session = session is None
+        self._session_factory = session_factory or create_session
+        self.eventstreams = Eventstreams(self)
+        from .. import __version__  # here: the package is fully imported by now
+
+        self._user_agent = f"aiostreams/{__version__}"
+
+    def __repr__(self) -> str:  # no credentials
+        return f"<aiostreams.SDK {self.server_url}>"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session (made on first use)."""
+        if self._session is None or (self._owns_session and self._session.closed):
+            self._session = self._session_factory()
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if the SDK made it (idempotent); open streams end."""
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    async def __aenter__(self) -> Self:
+        _ = self.session
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- the one call path ------------------------------------------------------------
+
+    async def invoke(
+        self,
+        operation: Operation[T, J],
+        request: msgspec.Struct | Mapping[str, Any] | None = None,
+        *,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[T] | J:
+        """Send ``operation`` and return its stream (or its JSON answer, if it has one).
+
+        Raises:
+            SDKError: 4xx/5xx (after retries); UnexpectedContentType: a 2xx of a
+                content type the operation does not declare.
+            ConnectError, StreamTimeout: see :func:`aiostreams._request.send`.
+            ValueError: ``request`` does not fit the operation's request type.
+        """
+        http_request = self.build_request(
+            operation, request, server_url=server_url, http_headers=http_headers
+        )
+        if timeout_ms is None:
+            timeout_ms = self.timeout_ms
+        timeout = None if timeout_ms is None else timeout_ms / 1000
+        session = self.session
+        response = await send(
+            session,
+            http_request,
+            retries=retries or self.retry_config or NO_RETRIES,
+            timeout=timeout,
+        )
+        if is_event_stream(response):
+            idle = timeout if timeout is not None else session.timeout.sock_read
+            return EventStream(
+                response, operation.schema.decoder(), url=http_request.url, idle_timeout=idle
+            )
+        if operation.json_type is not None and is_json(response):
+            result: J = await read_json(response, http_request, operation.json_type)
+            return result
+        expected = "text/event-stream" + (" or application/json" if operation.json_type else "")
+        raise await unexpected_content_type(response, http_request, expected)
+
+    def build_request(
+        self,
+        operation: Operation[Any, Any],
+        request: msgspec.Struct | Mapping[str, Any] | None = None,
+        *,
+        server_url: str | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> HTTPRequest:
+        """The HTTP request of one call: URL, headers (global, security, per call), query, body."""
+        accept = "text/event-stream"
+        if operation.json_type is not None:
+            accept += ", application/json;q=0.9"
+        headers = {"Accept": accept, "User-Agent": self._user_agent}
+        if self.global_header_param is not None:
+            headers["globalHeaderParam"] = _param(self.global_header_param)
+        security = self._security()
+        if security is not None and security.api_key_auth is not None:
+            headers["Authorization"] = security.api_key_auth
+        body = None
+        if operation.request_type is not None:
+            body = _encode_request(operation, request)
+            headers["Content-Type"] = "application/json"
+        elif request is not None:
+            raise TypeError(f"{operation.name}() takes no request body")
+        if http_headers:
+            headers.update(http_headers)
+        params = {}
+        if self.global_query_param is not None:
+            params["globalQueryParam"] = _param(self.global_query_param)
+        if self.global_hidden_query_param is not None:
+            params["globalHiddenQueryParam"] = _param(self.global_hidden_query_param)
+        base = (server_url or self.server_url).rstrip("/")
+        return HTTPRequest(operation.method, base + operation.path, headers, params, body)
+
+    def _security(self) -> shared.Security | None:
+        source = self.security
+        if source is None or isinstance(source, shared.Security):
+            return source
+        if isinstance(source, Mapping):
+            try:
+                return msgspec.convert(source, shared.Security)
+            except msgspec.ValidationError as exc:
+                raise ValueError(
+                    f"security does not fit Security(api_key_auth=...): {exc}"
+                ) from None
+        return source()
+
+
+class StreamCall(Generic[T, J]):
+    """An operation without a request body, bound to an SDK: ``await call(...)``."""
+
+    __slots__ = ("_sdk", "operation")
+
+    def __init__(self, sdk: SDK, operation: Operation[T, J]) -> None:
+        self._sdk = sdk
+        self.operation = operation
+
+    async def __call__(
+        self,
+        *,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[T] | J:
+        """Open the stream.  Per-call ``retries``, ``server_url``, ``timeout_ms`` and
+        ``http_headers`` override the SDK's (see :class:`SDK`)."""
+        return await self._sdk.invoke(
+            self.operation,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+        )
+
+    def __repr__(self) -> str:
+        return f"<operation {self.operation.name}: {self.operation.method} {self.operation.path}>"
+
+
+class RequestCall(StreamCall[T, J]):
+    """An operation with a JSON request body: ``await call(request={...}, ...)``."""
+
+    __slots__ = ()
+
+    async def __call__(  # type: ignore[override]  # adds the required request=
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[T] | J:
+        """Send ``request`` (the Struct, or a dict with its fields) and open the stream."""
+        return await self._sdk.invoke(
+            self.operation,
+            request,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+        )
+
+
+class Eventstreams:
+    """``sdk.eventstreams``: the seven operations (see ``aiostreams.sdk._operations``).
+
+    ``chat`` returns a list of ``ChatCompletionEvent`` when the request says
+    ``"stream": False`` (the server answers JSON), else an ``EventStream``.
+    """
+
+    def __init__(self, sdk: SDK) -> None:
+        self.chat = RequestCall(sdk, CHAT)
+        self.chat_skip_sentinel = RequestCall(sdk, CHAT_SKIP_SENTINEL)
+        self.different_data_schemas = StreamCall(sdk, DIFFERENT_DATA_SCHEMAS)
+        self.json = StreamCall(sdk, JSON)
+        self.multiline = StreamCall(sdk, MULTILINE)
+        self.rich = StreamCall(sdk, RICH)
+        self.text = StreamCall(sdk, TEXT)
+
+
+def _param(value: object) -> str:
+    """Header/query serialisation of the generated SDK: bools as ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _encode_request(operation: Operation[Any, Any], request: object) -> bytes:
+    request_type = operation.request_type
+    assert request_type is not None
+    if request is None:
+        raise TypeError(f"{operation.name}() needs request=, e.g. {{'prompt': 'Hello'}}")
+    if not isinstance(request, request_type):
+        try:
+            request = msgspec.convert(request, request_type)
+        except msgspec.ValidationError as exc:
+            raise ValueError(
+                f"{operation.name}(): request does not fit {request_type.__name__}: {exc}"
+            ) from None
+    return msgspec.json.encode(request)
