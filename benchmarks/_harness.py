@@ -407,7 +407,9 @@ def plot_bars(ax: Any, rows: list[Measurement]) -> None:
     libs = list(dict.fromkeys(m.library for m in rows))
     width = 0.8 / max(len(libs), 1)
     for j, lib in enumerate(libs):
-        xs, ys, errs = [], [], [[], []]
+        xs: list[float] = []
+        ys: list[float] = []
+        errs: list[list[float]] = [[], []]
         for i, case in enumerate(cases):
             m = next((m for m in rows if m.case == case and m.library == lib and m.ok), None)
             if m is None:

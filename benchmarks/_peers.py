@@ -155,7 +155,7 @@ def sseclient_framing() -> Framer:
 
     def run(chunks: Chunks) -> Outcome:
         n, last = 0, None
-        for event in SSEClient(chunks).events():
+        for event in SSEClient(iter(chunks)).events():
             n += 1
             last = event
         return Outcome(n, None if last is None else last.data)
@@ -221,7 +221,11 @@ class AiohttpSSEClient2Framing:
         return self.loop.run_until_complete(self._run(chunks))
 
     async def _run(self, chunks: Chunks) -> Outcome:
-        reader = self.stream_reader(_ReaderProtocol(), self.reader_limit, loop=self.loop)
+        reader = self.stream_reader(
+            _ReaderProtocol(),  # type: ignore[arg-type]
+            self.reader_limit,
+            loop=self.loop,
+        )
         for chunk in chunks:
             reader.feed_data(chunk)
         reader.feed_eof()

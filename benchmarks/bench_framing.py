@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from . import _peers
 from ._corpora import Corpus, big_event, chat_tokens, rich_events
-from ._harness import AIOSTREAMS, Case, Runner, Suite
+from ._harness import AIOSTREAMS, Case, Outcome, Runner, Suite
 
 #: library -> factory of its framer (imports happen there, outside the timing)
 LIBRARIES: dict[str, Callable[[], _peers.Framer] | None] = {
@@ -28,7 +28,7 @@ NOTES: dict[str, str] = {
     "httpx-sse": "EventSource.iter_sse (httpx TextDecoder + SSELineDecoder + SSEDecoder)",
     "httpx2": "httpx2 EventSource iteration (_SSEParser over iter_text)",
     "openai": "SSEDecoder.iter_bytes",
-    "sseclient-py": "SSEClient(chunks).events()",
+    "sseclient-py": "SSEClient(iter(chunks)).events()",
     "aiohttp-sse-client2": "EventSource.__anext__ over an aiohttp StreamReader (readline)",
 }
 
@@ -70,7 +70,7 @@ class _BoundAsync:
         self.peer = peer
         self.chunks = chunks
 
-    def __call__(self) -> _peers.Outcome:
+    def __call__(self) -> Outcome:
         return self.peer(self.chunks)
 
     def close(self) -> None:
