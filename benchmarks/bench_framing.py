@@ -2,8 +2,8 @@
 
 Corpora (issue 2 §7): 200k ``data: {"content": "tokN"}`` events in 16 KiB
 chunks; 100k ``id:``/``event:``/``data:`` events in 16 KiB chunks; one 2 MiB
-single-line event in 1536-byte chunks.  ``--quick`` divides them by 50 (the big
-event becomes 256 KiB).
+single-line event in 1536-byte chunks.  ``--quick`` divides them by 200 (the big
+event becomes 128 KiB).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ NOTES: dict[str, str] = {
 
 
 def corpora(quick: bool) -> list[Corpus]:
-    scale = 50 if quick else 1
+    scale = 200 if quick else 1
     return [
         chat_tokens(200_000 // scale),
         rich_events(100_000 // scale),
-        big_event((2 << 20) // (8 if quick else 1)),
+        big_event((2 << 20) // (16 if quick else 1)),
     ]
 
 
