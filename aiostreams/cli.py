@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -98,6 +99,9 @@ def run_stream(args: argparse.Namespace) -> int:
     except _StreamFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # e.g. `aiostreams stream URL | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return EXIT_OK
     print(f"stream ended after {_events(progress.events)}", file=sys.stderr)
     return EXIT_OK
 
@@ -127,6 +131,12 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
                     sys.stdout.write(render(event))
                     sys.stdout.flush()
                     progress.events += 1
+            if decoder.pending_bytes:
+                print(
+                    f"note: the stream ended inside an event; its {decoder.pending_bytes} "
+                    "bytes are discarded, as the SSE standard requires",
+                    file=sys.stderr,
+                )
             decoder.close()
     except aiohttp.InvalidURL:
         raise _StreamFailed(f"invalid URL {args.url!r}: use http://host:port/path") from None

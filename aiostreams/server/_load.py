@@ -41,8 +41,10 @@ from ._responses import RequestError, open_event_stream
 
 __all__ = ["load_handler"]
 
-#: A stream is held in memory whole; past this, ask for fewer or smaller events.
-MAX_PAYLOAD_BYTES: Final = 512 * 1024 * 1024
+#: A stream is held in memory whole (and up to ``_CACHED_STREAMS`` are kept), so
+#: the cache stays under 1 GiB; past this, ask for fewer or smaller events.
+MAX_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
+_CACHED_STREAMS: Final = 4
 MAX_EVENTS: Final = 10_000_000
 MAX_CHUNK: Final = 16 * 1024 * 1024
 MAX_HOLD: Final = 3600.0
@@ -170,7 +172,7 @@ _HANDLERS: Final[dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]
 # -- building and sending ----------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=_CACHED_STREAMS)
 def _build(shape: str, n: int, size: int, sentinel: bool) -> _Payload:
     if shape == "large":
         filler = (b"abcdefghijklmnopqrstuvwxyz" * (size // 26 + 1))[: size - 2]
