@@ -1,0 +1,525 @@
+"""``merge``: fan-in of many concurrent event streams into one ``async for``.
+
+Shape
+-----
+One task per source reads it and puts *batches* (the events one network read
+decoded, from ``EventStream.batches()``; one event for a plain async iterable)
+into one bounded anyio memory object stream.  The consumer takes batches out and,
+for ``async for key, event in merged``, hands their events out one by one without
+suspending.  A batch per channel operation (not an event) keeps the cost per event
+low when thousands of streams deliver at once.
+
+The source tasks live in an inner task group owned by a supervisor task, so that
+a failing source (``on_error="raise"``) can cancel every source without
+cancelling the consumer, which runs in the outer group's host task.
+
+End of iteration is decided on the consumer side: each source task ends with an
+end marker through the channel, and the consumer counts the sources it has not
+seen end.  So ``add()`` from inside the loop body never races with the end of the
+last source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import (
+    MemoryObjectReceiveStream,
+    MemoryObjectSendStream,
+    MemoryObjectStreamStatistics,
+)
+
+__all__ = ["DEFAULT_MAXSIZE", "Merge", "MergeFailure", "Source", "merge"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+#: A source: an async iterable of events (an ``EventStream``, an async generator),
+#: an awaitable of one (``sdk.eventstreams.chat(...)`` not yet awaited), or a
+#: zero-argument callable returning either (``lambda: sdk.eventstreams.chat(...)``).
+Source: TypeAlias = (
+    AsyncIterable[T]
+    | Awaitable[AsyncIterable[T]]
+    | Callable[[], Awaitable[AsyncIterable[T]]]
+    | Callable[[], AsyncIterable[T]]
+)
+
+#: Batches that may wait between the sources and the consumer.  A batch is what one
+#: read of one source decoded, so this bounds memory at about
+#: ``maxsize * read window`` (256 KiB per read by default) plus one batch per
+#: blocked source, while leaving room for thousands of sources to deliver at once.
+DEFAULT_MAXSIZE: Final = 1024
+
+#: Seconds a source gets to close once the merge stops it.  Closing an
+#: ``EventStream`` does not wait at all; this only bounds an async generator
+#: whose ``finally`` awaits something.
+CLOSE_TIMEOUT: Final = 5.0
+
+
+@dataclass(frozen=True, eq=False)
+class MergeFailure:
+    """A source failed (``on_error="yield"``): yielded in place of an event.
+
+    It is the last item of that source; the source is closed, the others go on.
+
+    Attributes:
+        key: the failed source's key (as in the ``(key, item)`` pairs).
+        error: what it raised, while opening or reading.
+    """
+
+    key: Hashable
+    error: Exception
+
+    def __str__(self) -> str:
+        return f"merge source {self.key!r} failed: {type(self.error).__name__}: {self.error}"
+
+
+class _End:
+    """The marker a source task sends after its last batch."""
+
+    __slots__ = ()
+
+
+_END: Final = _End()
+
+
+class _Stopped(BaseException):
+    """The channel was closed under a source task: the merge is over, stop quietly."""
+
+
+class Merge(Generic[T_co]):
+    """Events from many sources as they arrive, as ``(key, event)`` pairs.
+
+    Made by :func:`merge`; see there.  Use it inside ``async with``.
+    """
+
+    def __init__(
+        self,
+        sources: list[tuple[Hashable | None, Source[Any]]],
+        *,
+        maxsize: int,
+        on_error: Literal["raise", "yield"],
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be at least 1 (a batch), got {maxsize}")
+        if on_error not in ("raise", "yield"):
+            raise ValueError(f"on_error must be 'raise' or 'yield', got {on_error!r}")
+        self.maxsize = maxsize
+        self.on_error = on_error
+        self._send: MemoryObjectSendStream[tuple[Hashable, list[Any] | _End]]
+        self._receive: MemoryObjectReceiveStream[tuple[Hashable, list[Any] | _End]]
+        self._send, self._receive = anyio.create_memory_object_stream[
+            tuple[Hashable, list[Any] | _End]
+        ](maxsize)
+        self._keys: set[Hashable] = set()
+        self._next_index = 0
+        #: Sources added and not yet closed by their task: closed on exit if their
+        #: task never ran (the merge was left before it started).
+        self._unclosed: dict[Hashable, Any] = {}
+        self._pending: list[tuple[Hashable, Source[Any]]] = []
+        self._running = 0  # sources whose end marker the consumer has not received
+        self._state = "new"  # new -> open -> closed
+        self._supervisor: asyncio.Task[None] | None = None
+        self._inner: anyio.abc.TaskGroup | None = None
+        self._error: tuple[Hashable, Exception] | None = None
+        # The batch being handed out event by event.
+        self._key: Hashable = None
+        self._batch: list[Any] = []
+        self._pos = 0
+        for key, source in sources:
+            self.add(source, key=key)
+
+    # -- sources --------------------------------------------------------------------
+
+    def add(self, source: Source[Any], *, key: Hashable | None = None) -> Hashable:
+        """Add a source, also while iterating; return its key.
+
+        Args:
+            source: as for :func:`merge`.  The merge owns it from now on and closes it.
+            key: what the pairs carry for it; default: the next integer (sources
+                without a key are numbered 0, 1, 2, ... in the order they were added).
+
+        Raises:
+            ValueError: ``key`` is already used in this merge.
+            TypeError: ``source`` is none of the accepted kinds.
+            RuntimeError: the merge is over (left, or stopped by a failure).
+        """
+        if self._state == "closed" or self._error is not None:
+            raise RuntimeError(
+                "cannot add a source to a merge that is over (its `async with` was left, "
+                "or a source failed with on_error='raise'); the source was not taken"
+            )
+        if not (hasattr(source, "__aiter__") or inspect.isawaitable(source) or callable(source)):
+            raise TypeError(
+                f"a merge source must be an async iterable of events, an awaitable of one, "
+                f"or a zero-argument callable returning either; got {type(source).__name__}"
+            )
+        if key is None:
+            while self._next_index in self._keys:
+                self._next_index += 1
+            key = self._next_index
+            self._next_index += 1
+        elif key in self._keys:
+            raise ValueError(f"merge source key {key!r} is already used; keys must be unique")
+        self._keys.add(key)
+        self._unclosed[key] = source
+        self._running += 1
+        if self._inner is None:  # not entered yet, or the group is being set up
+            self._pending.append((key, source))
+        else:
+            self._inner.start_soon(self._run_source, key, source, name=f"merge source {key!r}")
+        return key
+
+    @property
+    def running(self) -> int:
+        """Sources whose last item the consumer has not taken yet."""
+        return self._running
+
+    def statistics(self) -> MemoryObjectStreamStatistics:
+        """The buffer's statistics (anyio): ``current_buffer_used`` batches of at most
+        ``max_buffer_size``; ``tasks_waiting_send`` sources held back by a full buffer."""
+        return self._receive.statistics()
+
+    # -- lifetime -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Merge[T_co]:
+        if self._state != "new":
+            raise RuntimeError("a merge can be entered only once; make a new one with merge()")
+        self._state = "open"
+        # The task group lives in its own task, not in the consumer's: an exception
+        # raised in the consumer's loop body then leaves the `async with` as itself,
+        # not wrapped in an ExceptionGroup, and a failing source can stop every
+        # source without cancelling the consumer.
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name="aiostreams merge"
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._state = "closed"
+        supervisor, self._supervisor = self._supervisor, None
+        try:
+            if supervisor is not None:
+                await _cancel_and_wait(supervisor)  # every source task stops, closing its source
+        finally:
+            self._inner = None
+            self._batch = []
+            self._receive.close()
+            self._send.close()
+            with anyio.CancelScope(shield=True):
+                await self._close_leftovers()
+
+    async def _supervise(self) -> None:
+        try:
+            async with anyio.create_task_group() as inner:
+                self._inner = inner
+                pending, self._pending = self._pending, []
+                for key, source in pending:
+                    inner.start_soon(self._run_source, key, source, name=f"merge source {key!r}")
+                await anyio.sleep_forever()  # until the merge is left or a source fails
+        finally:
+            # After a failure cancelled the group, every source task has closed its
+            # source by now; ending the channel lets the consumer drain the buffer,
+            # then see the error.
+            self._inner = None
+            self._send.close()
+
+    async def _close_leftovers(self) -> None:
+        leftovers, self._unclosed = self._unclosed, {}
+        for source in leftovers.values():
+            await _close(source)
+
+    # -- one task per source --------------------------------------------------------
+
+    async def _run_source(self, key: Hashable, source: Source[Any]) -> None:
+        try:
+            try:
+                try:
+                    iterable = await _open(source)
+                except BaseException:
+                    _forget_awaitable(source)
+                    raise
+                self._unclosed[key] = iterable
+                await self._pump(key, iterable)
+            except Exception as exc:  # noqa: BLE001 - handed to the failure policy
+                await self._failed(key, exc)
+                return
+            finally:
+                self._unclosed.pop(key, None)
+            await self._deliver(key, _END)
+        except _Stopped:
+            pass
+
+    async def _pump(self, key: Hashable, iterable: AsyncIterable[Any]) -> None:
+        """Move the source's events into the channel, then close it (also when
+        cancelled or failing: shielded, so the connection is always released)."""
+        batches = getattr(iterable, "batches", None)
+        iterator: Any = batches() if callable(batches) else aiter(iterable)
+        deliver = self._deliver
+        try:
+            if callable(batches):
+                async for batch in iterator:
+                    if batch:
+                        await deliver(key, batch)
+            else:
+                async for event in iterator:
+                    await deliver(key, [event])
+        finally:
+            with anyio.CancelScope(shield=True) as scope:
+                scope.deadline = anyio.current_time() + CLOSE_TIMEOUT
+                if iterator is not iterable:
+                    await _close(iterator)
+                await _close(iterable)
+
+    async def _deliver(self, key: Hashable, batch: list[Any] | _End) -> None:
+        send = self._send
+        try:
+            try:
+                send.send_nowait((key, batch))  # no checkpoint when there is room
+            except anyio.WouldBlock:
+                await send.send((key, batch))  # backpressure: wait for the consumer
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise _Stopped from None
+
+    async def _failed(self, key: Hashable, exc: Exception) -> None:
+        if self.on_error == "yield":
+            await self._deliver(key, [MergeFailure(key, exc)])
+            await self._deliver(key, _END)
+            return
+        if self._error is None:
+            if sys.version_info >= (3, 11):
+                exc.add_note(f"raised by merge source {key!r}; the other sources were closed")
+            self._error = (key, exc)
+            if self._inner is not None:
+                self._inner.cancel_scope.cancel()
+
+    # -- consuming ------------------------------------------------------------------
+
+    def __aiter__(self) -> Merge[T_co]:
+        return self
+
+    async def __anext__(self) -> tuple[Hashable, T_co]:
+        pos = self._pos
+        batch = self._batch
+        if pos < len(batch):
+            self._pos = pos + 1
+            return self._key, batch[pos]
+        key, batch = await self._next_batch()
+        self._key = key
+        self._batch = batch
+        self._pos = 1
+        return key, batch[0]
+
+    def batches(self) -> _Batches[T_co]:
+        """Iterate over ``(key, events)``: the events of one source decoded together.
+
+        The list is never empty; the rest of a batch already half handed out by
+        ``async for`` comes first.  With ``on_error="yield"`` a failure comes as a
+        one-item list ``[MergeFailure(...)]``.  One await per batch instead of one per
+        event.
+        """
+        return _Batches(self)
+
+    async def _take_batch(self) -> tuple[Hashable, list[Any]]:
+        pos = self._pos
+        batch = self._batch
+        if pos < len(batch):
+            self._batch = []
+            self._pos = 0
+            return self._key, batch[pos:]
+        return await self._next_batch()
+
+    async def _next_batch(self) -> tuple[Hashable, list[Any]]:
+        if self._state != "open":
+            raise RuntimeError(
+                "iterate a merge inside its `async with` block: "
+                "`async with merge(...) as merged: async for key, event in merged: ...`"
+            )
+        receive = self._receive
+        while self._running:
+            try:
+                try:
+                    key, batch = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    key, batch = await receive.receive()
+            except anyio.EndOfStream:
+                self._raise_stop_reason()
+            if isinstance(batch, _End):
+                self._running -= 1
+                continue
+            return key, batch
+        self._batch = []
+        self._pos = 0
+        raise StopAsyncIteration
+
+    def _raise_stop_reason(self) -> NoReturn:
+        """The channel ended while sources were running: say why."""
+        self._batch = []
+        self._pos = 0
+        if self._error is not None:
+            raise self._error[1]
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor.done() and not supervisor.cancelled():
+            crash = supervisor.exception()
+            if crash is not None:
+                raise crash  # a BaseException from a source, or a bug: never hide it
+        raise RuntimeError(
+            f"the merge stopped with {self._running} source(s) still running: its "
+            "supervisor task was cancelled from outside the merge"
+        )
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it is done, even if the caller is cancelled
+    meanwhile (the cancellation is re-raised once the task is done)."""
+    task.cancel()
+    cancelled = False
+    with anyio.CancelScope(shield=True):
+        while not task.done():
+            try:
+                await asyncio.wait((task,))
+            except asyncio.CancelledError:
+                cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
+class _Batches(Generic[T_co]):
+    __slots__ = ("_merge",)
+
+    def __init__(self, merge: Merge[T_co]) -> None:
+        self._merge = merge
+
+    def __aiter__(self) -> _Batches[T_co]:
+        return self
+
+    async def __anext__(self) -> tuple[Hashable, list[T_co]]:
+        return await self._merge._take_batch()
+
+
+# -- sources of every kind ------------------------------------------------------------
+
+
+async def _open(source: Source[T]) -> AsyncIterable[T]:
+    """The async iterable behind ``source`` (calling and awaiting as needed)."""
+    if hasattr(source, "__aiter__"):
+        return source  # type: ignore[return-value]
+    value: Any = source
+    if not inspect.isawaitable(value):
+        value = value()
+    if inspect.isawaitable(value):
+        value = await value
+    if not hasattr(value, "__aiter__"):
+        raise TypeError(
+            f"a merge source factory must return an async iterable of events (or an "
+            f"awaitable of one); got {type(value).__name__}"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _forget_awaitable(source: object) -> None:
+    """A coroutine given as a source and never awaited: close it, so Python does not
+    warn that it was never awaited."""
+    if inspect.iscoroutine(source) and inspect.getcoroutinestate(source) == "CORO_CREATED":
+        source.close()
+
+
+async def _close(obj: object) -> None:
+    """Release ``obj`` whatever it is: ``aclose()`` if it has one, a coroutine never
+    started is closed, anything else (a factory) holds nothing."""
+    if inspect.iscoroutine(obj):
+        _forget_awaitable(obj)
+        return
+    aclose = getattr(obj, "aclose", None)
+    if callable(aclose):
+        await aclose()
+
+
+# -- the entry point ------------------------------------------------------------------
+
+
+@overload
+def merge(
+    *sources: Source[T],
+    maxsize: int = ...,
+    on_error: Literal["raise"] = ...,
+    **named_sources: Source[T],
+) -> Merge[T]: ...
+
+
+@overload
+def merge(
+    *sources: Source[T],
+    maxsize: int = ...,
+    on_error: Literal["yield"],
+    **named_sources: Source[T],
+) -> Merge[T | MergeFailure]: ...
+
+
+def merge(
+    *sources: Source[Any],
+    maxsize: int = DEFAULT_MAXSIZE,
+    on_error: Literal["raise", "yield"] = "raise",
+    **named_sources: Source[Any],
+) -> Merge[Any]:
+    """Merge many event streams into one, as ``(key, event)`` pairs as they arrive.
+
+    ::
+
+        async with merge(
+            *(lambda p=p: sdk.eventstreams.chat(request={"prompt": p}) for p in prompts)
+        ) as merged:
+            async for key, event in merged:        # key: 0, 1, 2, ... (position)
+                ...
+            # or, one await per network read:  async for key, events in merged.batches()
+
+    Args:
+        *sources: each an async iterable of events (an ``EventStream``, an async
+            generator), an awaitable of one (an SDK call not yet awaited), or a
+            zero-argument callable returning either.  Prefer callables or awaitables:
+            then the connection is opened inside the merge, concurrently with the
+            others, and an error opening it follows ``on_error`` like any other.
+            Keyed by position: 0, 1, 2, ...
+        **named_sources: the same, keyed by their name (``merge(a=..., b=...)``).
+        maxsize: how many batches (what one read of one source decoded; a single
+            event for a source without ``batches()``) may wait for the consumer.
+            When it is full, the sources wait: a slow consumer slows the producers
+            (and, through TCP, the servers) instead of growing memory.
+        on_error: what a source raising an ``Exception`` (opening or reading) does:
+
+            * ``"raise"`` (default): every other source is cancelled and closed; the
+              consumer gets the items already buffered, then the error itself (same
+              exception object, with a note naming the source's key) is raised from
+              the iteration.  Leaving the loop before reaching it discards it.
+            * ``"yield"``: the other sources go on; the failure arrives as the failed
+              source's last item, ``(key, MergeFailure(key, error))``.
+
+    Returns:
+        A :class:`Merge`: enter it with ``async with`` (the sources start then), then
+        iterate it (``async for``, or ``.batches()``), and ``add()`` sources at any
+        time while it is open.  Iteration ends when every source has ended.
+
+    Guarantees: each source's events keep their order; nothing is dropped or
+    repeated.  The merge owns its sources: leaving the ``async with`` (after the end,
+    ``break``, an exception, cancellation) cancels every source task, closes every
+    stream and releases every connection before ``__aexit__`` returns; no task is
+    left behind.  Cancellation and ``BaseException`` are never turned into failures.
+    """
+    named: list[tuple[Hashable | None, Source[Any]]] = [(None, s) for s in sources]
+    named += list(named_sources.items())
+    return Merge(named, maxsize=maxsize, on_error=on_error)
