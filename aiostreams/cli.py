@@ -81,6 +81,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 @dataclass
 class _Progress:
+    connected: bool = False  # a 2xx event-stream response arrived
     events: int = 0
 
 
@@ -125,6 +126,7 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
             session.request(method, args.url, headers=headers, data=body) as response,
         ):
             await _check_response(response, where)
+            progress.connected = True
             decoder = SSEDecoder()
             async for chunk in response.content.iter_any():
                 for event in decoder.feed(chunk):
@@ -140,11 +142,11 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
             decoder.close()
     except aiohttp.InvalidURL:
         raise _StreamFailed(f"invalid URL {args.url!r}: use http://host:port/path") from None
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-        raise _StreamFailed(
-            f"the connection to {args.url} broke after {_events(progress.events)}: {exc}"
-        ) from None
     except aiohttp.ClientError as exc:
+        if progress.connected:
+            raise _StreamFailed(
+                f"the connection to {args.url} broke after {_events(progress.events)}: {exc}"
+            ) from None
         raise _StreamFailed(f"cannot connect to {args.url}: {exc}") from None
     except asyncio.TimeoutError:
         raise _StreamFailed(f"timed out connecting to {args.url}") from None
