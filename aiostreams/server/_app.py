@@ -75,7 +75,7 @@ def create_app(*, pace: float = 0.1, api_key: str | None = None) -> web.Applicat
     Raises:
         ValueError: ``pace`` is negative.
     """
-    if pace < 0:
+    if not pace >= 0:  # also refuses nan
         raise ValueError(f"pace must be >= 0 seconds, got {pace}")
     app = web.Application(middlewares=[_errors_as_json, _record_request, _require_api_key])
     app[REQUESTS_KEY] = collections.deque(maxlen=MAX_RECORDED_REQUESTS)
