@@ -389,14 +389,20 @@ async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
     cancelled = False
     with anyio.CancelScope(shield=True):
         while not task.done():
-            try:
-                await asyncio.wait((task,))
-            except asyncio.CancelledError:
-                cancelled = True
+            cancelled |= await _wait_interrupted(task)
     if cancelled:
         raise asyncio.CancelledError
     if not task.cancelled() and task.exception() is not None:
         raise task.exception()  # type: ignore[misc]
+
+
+async def _wait_interrupted(task: asyncio.Task[None]) -> bool:
+    """Wait for ``task``; True if the wait itself was cancelled."""
+    try:
+        await asyncio.wait((task,))
+    except asyncio.CancelledError:
+        return True
+    return False
 
 
 class _Batches(Generic[T_co]):
