@@ -2,6 +2,7 @@
 
 from ._encoding import encode_event, encode_sse
 from ._events import ServerSentEvent
+from ._fanin import Merge, MergeFailure, merge
 from ._framing import SSEDecoder
 from ._retry import BackoffStrategy, RetryConfig
 from ._session import create_session
@@ -14,6 +15,8 @@ __all__ = [
     "BackoffStrategy",
     "EventSchema",
     "EventStream",
+    "Merge",
+    "MergeFailure",
     "RetryConfig",
     "SSEDecoder",
     "ServerSentEvent",
@@ -21,5 +24,6 @@ __all__ = [
     "create_session",
     "encode_event",
     "encode_sse",
+    "merge",
 ]
 __version__ = "0.1.0"
