@@ -40,6 +40,9 @@ by ``max_event_size`` (the bytes since the last dispatch).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import repeat
+from operator import itemgetter
 from typing import Final
 
 from ._events import ServerSentEvent
@@ -56,6 +59,16 @@ DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 _BOM: Final = b"\xef\xbb\xbf"
 _DATA_PREFIX: Final = b"data: "
 _SSE = ServerSentEvent
+#: Regions shorter than this are parsed block by block: the column-wise path only
+#: pays off over several events.
+_UNIFORM_MIN: Final = 512
+_COLUMN_PREFIXES: Final = ("data: ", "event: ", "id: ")
+_strip_data = itemgetter(slice(6, None))
+_strip_event = itemgetter(slice(7, None))
+_strip_id = itemgetter(slice(4, None))
+#: Payloads shorter than this are sliced (a small copy costs less than a
+#: memoryview); longer ones are handed on as zero-copy memoryviews.
+_COPY_BELOW: Final = 2048
 
 #: (event type, data bytes, retry) of a block that dispatches an event.
 RawFrame = tuple[str, bytes, "int | None"]
@@ -124,9 +137,16 @@ class SSEDecoder:
         # streams).  One UTF-8 decode and one split for the whole chunk, then one
         # Struct per event; no per-event bytes slicing.
         if buf[:6] == _DATA_PREFIX:
-            pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
+            text = str(memoryview(buf)[6 : end - 2], "utf-8", "replace")
+            if buf.find(b"\n", 0, end) == end - 2:  # one event (maybe huge): no split
+                return [_SSE("message", text, lid, None)]
+            pieces = text.split("\n\ndata: ")
             if buf.count(b"\n", 0, end) == 2 * len(pieces):  # see single_line_data
                 return [_SSE("message", data, lid, None) for data in pieces]
+        if end >= _UNIFORM_MIN:
+            events = self._uniform_events(str(memoryview(buf)[:end], "utf-8", "replace"))
+            if events is not None:
+                return events
         out: list[ServerSentEvent] = []
         append = out.append
         for block in buf[:end].split(b"\n\n")[:-1]:
@@ -140,6 +160,53 @@ class SSEDecoder:
                 event, data, retry = frame
                 append(_SSE(event, data.decode("utf-8", "replace"), lid, retry))
         return out
+
+    def _uniform_events(self, text: str) -> list[ServerSentEvent] | None:
+        """Column-wise path for a region whose blocks all have the same lines, each
+        ``id: ``, ``event: `` or one ``data: `` (e.g. ``id``/``event``/``data`` streams).
+
+        ``text.split("\\n")`` then puts field j of every block at indices j,
+        j + period, ...: slicing with a step gives each field's column, checked and
+        stripped by C-level ``map`` calls, so no Python code runs per event.  Any
+        other shape (comments, retry, several data lines, mixed shapes) returns
+        ``None`` and the block-by-block parser runs instead.
+        """
+        lines = text.split("\n")
+        del lines[-1]  # the "" after the region's final LF
+        try:
+            width = lines.index("")
+        except ValueError:  # pragma: no cover - a region always ends in a blank line
+            return None
+        period = width + 1
+        if width == 0 or len(lines) % period or any(lines[width::period]):
+            return None
+        columns: dict[str, list[str]] = {}
+        for j in range(width):
+            prefix = next((p for p in _COLUMN_PREFIXES if lines[j].startswith(p)), None)
+            if prefix is None or prefix in columns:
+                return None
+            column = lines[j::period]
+            if not all(map(str.startswith, column, repeat(prefix))):
+                return None
+            columns[prefix] = column
+        data = columns.get("data: ")
+        if data is None:
+            return None
+        count = len(data)
+        if "id: " in columns:
+            if "\x00" in text:  # an id with NUL is ignored: leave it to parse_block
+                return None
+            ids: Iterable[str] = list(map(_strip_id, columns["id: "]))
+            self.last_event_id = ids[-1]  # type: ignore[index]
+        else:
+            ids = repeat(self.last_event_id, count)
+        if "event: " in columns:
+            names: Iterable[str] = list(map(_strip_event, columns["event: "]))
+            if "" in names:  # "event:" with an empty value dispatches as "message"
+                names = [name or "message" for name in names]
+        else:
+            names = repeat("message", count)
+        return list(map(_SSE, names, map(_strip_data, data), ids))
 
     def close(self) -> None:
         """Signal end of stream: an incomplete final event is discarded, per the standard.
@@ -197,7 +264,7 @@ class SSEDecoder:
             self._after_cr = False
             if data[0] == 0x0A:
                 data = data[1:]
-        if b"\r" in data:
+        if data.find(b"\r") >= 0:  # find(1 byte) is a memchr; much faster than count/in
             self._after_cr = data[-1:] == b"\r"
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not data:
@@ -205,7 +272,10 @@ class SSEDecoder:
 
         tail = self._tail
         last = self._parts[-1] if self._parts else tail
-        if b"\n\n" not in data and not (data[0] == 0x0A and last[-1:] == b"\n"):
+        # Only the new bytes are searched: the buffered ones hold no blank line.  A
+        # chunk without any LF (the body of a long event) is parked after one memchr.
+        cut = data.rfind(b"\n\n") if data.find(b"\n") >= 0 else -1
+        if cut < 0 and not (data[0] == 0x0A and last[-1:] == b"\n"):
             # Completes nothing: park it without copying (keeps long events linear).
             size = self._size + len(data)
             if size > self.max_event_size:
@@ -226,7 +296,8 @@ class SSEDecoder:
             buf = tail + data
         else:
             buf = data
-        end = buf.rfind(b"\n\n") + 2
+        # The last blank line is in ``data``, or straddles the old bytes and its first LF.
+        end = len(buf) - len(data) + (cut + 2 if cut >= 0 else 1)
         rest = buf[end:]
         if len(buf) > self.max_event_size:  # rare: only then look at each block
             for piece in (*buf[:end].split(b"\n\n"), rest):
@@ -293,9 +364,9 @@ class SSEDecoder:
         return seen[3:] if seen.startswith(_BOM) else seen
 
 
-def single_line_data(buf: bytes, end: int) -> list[bytes] | None:
+def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     """The payloads of ``buf[:end]`` if every block in it is exactly one ``data: ``
-    line (the shape of LLM token streams), else ``None``.  Two C-level scans.
+    line (the shape of LLM token streams), else ``None``.  A few C-level scans.
 
     Why this is exact: ``buf[:end]`` ends in a blank line, so splitting
     ``buf[6:end-2]`` on ``"\\n\\ndata: "`` yields one piece per block if each block
@@ -304,7 +375,9 @@ def single_line_data(buf: bytes, end: int) -> list[bytes] | None:
     """
     if buf[:6] != _DATA_PREFIX:
         return None
-    payloads = buf[6 : end - 2].split(b"\n\ndata: ")
+    if buf.find(b"\n", 0, end) == end - 2:  # one event, maybe huge: no copy
+        return [memoryview(buf)[6 : end - 2] if end > _COPY_BELOW else buf[6 : end - 2]]
+    payloads: list[bytes | memoryview] = list(buf[6 : end - 2].split(b"\n\ndata: "))
     if buf.count(b"\n", 0, end) != 2 * len(payloads):
         return None
     return payloads

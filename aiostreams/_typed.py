@@ -26,7 +26,7 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 
 from ._events import ServerSentEvent
-from ._framing import DEFAULT_MAX_EVENT_SIZE, SSEDecoder, single_line_data
+from ._framing import _COPY_BELOW, DEFAULT_MAX_EVENT_SIZE, SSEDecoder, single_line_data
 from .errors import AiostreamsError, ResponseValidationError, StreamError
 
 __all__ = ["EventSchema", "TypedDecoder"]
@@ -34,9 +34,6 @@ __all__ = ["EventSchema", "TypedDecoder"]
 T = TypeVar("T")
 
 _DATA_PREFIX = b"data: "
-#: Below this a payload is sliced (a tiny copy is cheaper than a memoryview);
-#: above it the payload is handed to msgspec as a zero-copy memoryview.
-_COPY_BELOW = 2048
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 
 Builder = Callable[[Any, str, str, "int | None"], Any]
@@ -208,7 +205,7 @@ class TypedDecoder(Generic[T]):
             self._backlog = []
         return self._decode(blocks)
 
-    def _decode_data_lines(self, payloads: list[bytes]) -> list[T] | None:
+    def _decode_data_lines(self, payloads: list[bytes | memoryview]) -> list[T] | None:
         """Bulk path for a chunk of single-line ``data:`` events (LLM token streams):
         one tight loop, no per-event framing.  ``None``: let :meth:`_decode` do it
         event by event (no route for "message", or a bad event to report in order)."""
