@@ -16,17 +16,13 @@ import aiohttp
 import msgspec
 from multidict import CIMultiDict
 
-from . import ServerSentEvent, SSEDecoder, __version__, encode_event
+from . import ServerSentEvent, SSEDecoder, __version__
 from .errors import AiostreamsError
 
 #: Exit statuses of ``aiostreams stream`` (argparse itself uses 2 for usage errors).
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report a Ctrl-C'd program
-
-_SAMPLE = b"".join(
-    encode_event(f'{{"content": "{word}"}}') for word in ("Hello", " ", "world", "!")
-) + encode_event("[DONE]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,13 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Decode a sample stream fed one byte at a time."""
-    decoder = SSEDecoder()
-    events = [e for i in range(len(_SAMPLE)) for e in decoder.feed(_SAMPLE[i : i + 1])]
-    for event in events:
-        print(event)
-    print(f"{len(events)} events", file=sys.stderr)
-    return EXIT_OK
+    """Run all seven operations through the SDK against an embedded server."""
+    from ._demo import demo
+
+    try:
+        return asyncio.run(demo(pace=args.pace))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 # -- serve ------------------------------------------------------------------------
@@ -249,9 +245,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aiostreams {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    _command(
-        commands, "demo", run_demo, "decode a sample stream fed one byte at a time",
-        "  aiostreams demo",
+    demo = _command(
+        commands, "demo", run_demo,
+        "start the eventstreams server in-process and print the typed events of all "
+        "seven operations, streamed through the SDK",
+        "  aiostreams demo\n"
+        "  aiostreams demo --pace 0.1     # the reference service's 100 ms between writes",
+    )  # fmt: skip
+    demo.add_argument(
+        "--pace", type=_non_negative, default=0.02,
+        help="seconds between the server's writes (default: %(default)s)",
     )  # fmt: skip
 
     serve = _command(

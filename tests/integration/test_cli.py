@@ -296,11 +296,23 @@ def test_every_command_help_has_examples(
     assert words in out
 
 
-async def test_demo_decodes_the_sample() -> None:
-    result = await run_cli("demo")
-    assert result.returncode == 0
-    assert len(result.stdout.splitlines()) == 5
-    assert result.stderr == "5 events\n"
+async def test_demo_streams_all_seven_operations_through_the_sdk() -> None:
+    result = await run_cli("demo", "--pace", "0")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for operation in (
+        "chat", "chat_skip_sentinel", "different_data_schemas", "json", "multiline", "rich",
+        "text",
+    ):  # fmt: skip
+        assert f"\n{operation}:\n" in "\n" + out
+    assert "SentinelEvent(data='[DONE]')" in out
+    assert "Post sentinel data" not in out
+    assert "URLEvent(url='https://example.com')" in out
+    assert "HeartbeatEvent(event='heartbeat', data='ping', retry=3000)" in out
+    assert "TextEvent(data='YHOO\\n+2\\n10')" in out
+    assert out.count("ChatCompletionEvent(") == 4 + 4 + 4  # chat, chat_skip_sentinel, JSON answer
+    assert out.rstrip().splitlines()[-1].startswith("27 typed events from 7 operations in ")
+    assert result.stderr == ""
 
 
 async def test_bench_outside_a_checkout(tmp_path: Path) -> None:
