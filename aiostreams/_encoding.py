@@ -26,6 +26,7 @@ def encode_event(
     Raises:
         ValueError: a field that cannot be represented on the wire (a line break in
             ``event``, ``id`` or ``comment``; NUL in ``id``; a negative ``retry``).
+        TypeError: ``retry`` is not an ``int`` (``True`` or ``1.5`` would be ignored).
     """
     out: list[str] = []
     if comment is not None:
@@ -40,6 +41,9 @@ def encode_event(
         _single_line("event", event)
         out.append(f"event: {event}\n")
     if retry is not None:
+        # bool is an int, and f"{True}" / f"{1.5}" are lines every decoder ignores.
+        if isinstance(retry, bool) or not isinstance(retry, int):
+            raise TypeError(f"retry must be an int number of ms, got {retry!r}")
         if retry < 0:
             raise ValueError(f"retry must be a non-negative number of ms, got {retry}")
         out.append(f"retry: {retry}\n")
