@@ -8,4 +8,5 @@ SUITE_MODULES: tuple[str, ...] = (
     "benchmarks.bench_framing",
     "benchmarks.bench_typed",
     "benchmarks.bench_scaling",
+    "benchmarks.bench_e2e",
 )

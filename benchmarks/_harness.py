@@ -382,11 +382,17 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
+def is_peer(library: str) -> bool:
+    """A library a user would pick instead; not aiostreams' own variants (e.g.
+    "aiostreams (batches)") nor a no-parsing ceiling (e.g. "aiohttp raw read (ceiling)")."""
+    return not library.startswith(AIOSTREAMS) and "(ceiling)" not in library
+
+
 def _vs_fastest_peer(rows: Sequence[Measurement]) -> list[str]:
     out = []
     for case in dict.fromkeys(m.case for m in rows):
         ours = [m for m in rows if m.case == case and m.library == AIOSTREAMS and m.ok]
-        peers = [m for m in rows if m.case == case and m.library != AIOSTREAMS and m.ok]
+        peers = [m for m in rows if m.case == case and is_peer(m.library) and m.ok]
         if ours and peers:
             fastest = min(peers, key=lambda m: m.median)
             ratio = fastest.median / ours[0].median

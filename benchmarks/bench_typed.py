@@ -59,6 +59,34 @@ def json_loads(events_factory: Callable[[], _peers.EventIter]) -> Callable[[], D
     return factory
 
 
+def msgspec_struct(events_factory: Callable[[], _peers.EventIter]) -> Callable[[], Decode]:
+    """Not one of the issue's named peers: a user who already knows msgspec would
+    write this, so it shows what aiostreams' framing adds on top."""
+
+    def factory() -> Decode:
+        import msgspec
+
+        class ChatCompletionEventData(msgspec.Struct):
+            content: str
+
+        events = events_factory()
+        decode = msgspec.json.Decoder(ChatCompletionEventData).decode
+
+        def run(chunks: _peers.Chunks) -> Outcome:
+            n = 0
+            last: Any = None
+            for sse in events(chunks):
+                if sse.data == SENTINEL:
+                    break
+                last = decode(sse.data)
+                n += 1
+            return Outcome(n, None if last is None else last.content)
+
+        return run
+
+    return factory
+
+
 def pydantic_model(events_factory: Callable[[], _peers.EventIter]) -> Callable[[], Decode]:
     def factory() -> Decode:
         from pydantic import BaseModel
@@ -92,6 +120,10 @@ LIBRARIES: dict[str, tuple[Callable[[], Decode], str]] = {
         "BaseModel.model_validate_json(sse.data)",
     ),
     "openai + json.loads": (json_loads(_peers.openai_events), "SSEDecoder.iter_bytes + sse.json()"),
+    "httpx-sse + msgspec": (
+        msgspec_struct(_peers.httpx_sse_events),
+        "not a named peer: msgspec.json.Decoder(Struct).decode(sse.data)",
+    ),
 }
 
 
