@@ -11,8 +11,11 @@ nox.options.error_on_missing_interpreters = False
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (pytest exits non-zero when no test ran, so zero tests fail)."""
-    session.install("-e", ".[test]")
+    """The test suite (pytest exits non-zero when no test ran, so zero tests fail).
+
+    The bench extra is installed too: a smoke test runs the benchmark harness
+    against the peers in quick mode (no speed assertions)."""
+    session.install("-e", ".[test,bench]")
     session.run("pytest", *session.posargs)
 
 
