@@ -37,6 +37,8 @@ T = TypeVar("T")
 #: JSON or HTML pages; a server streaming megabytes of error must not be read whole.
 MAX_ERROR_BODY: Final = 64 * 1024
 
+_NO_BODY_SKIP: Final = frozenset({"Content-Type"})
+
 
 @dataclass(frozen=True)
 class HTTPRequest:
@@ -204,6 +206,8 @@ async def _send_once(
             params=request.params,
             data=request.body,
             timeout=client_timeout,
+            # aiohttp labels an empty POST "application/octet-stream"; say nothing instead
+            skip_auto_headers=_NO_BODY_SKIP if request.body is None else None,
         )
     except aiohttp.ConnectionTimeoutError as exc:
         raise ConnectError(

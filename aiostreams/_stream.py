@@ -71,6 +71,10 @@ class EventStream(Generic[T]):
             async for event in stream:
                 ...
 
+    ``await anext(stream)`` takes one event and keeps the stream open; the
+    iterator of an ``async for`` loop closes the stream when the loop is left
+    early, so ``anext(aiter(stream))`` closes it too.
+
     Attributes:
         response: the ``aiohttp.ClientResponse`` (body being consumed).
         url: the request URL without its query string (for messages).

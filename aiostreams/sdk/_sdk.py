@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -120,6 +121,9 @@ class SDK:
         self._session = session
         self._owns_session = session is None
         self._session_factory = session_factory or create_session
+        # Streams still open at aclose() are closed first: closing only the session
+        # would leave their aiohttp Connection objects to warn "Unclosed connection".
+        self._streams: weakref.WeakSet[EventStream[Any]] = weakref.WeakSet()
         self.eventstreams = Eventstreams(self)
         from .. import __version__  # here: the package is fully imported by now
 
@@ -138,7 +142,10 @@ class SDK:
         return self._session
 
     async def aclose(self) -> None:
-        """Close the session if the SDK made it (idempotent); open streams end."""
+        """Close the streams still open, then the session if the SDK made it (idempotent)."""
+        for stream in list(self._streams):
+            await stream.aclose()
+        self._streams.clear()
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -190,9 +197,11 @@ class SDK:
         )
         if is_event_stream(response):
             idle = timeout if timeout is not None else session.timeout.sock_read
-            return EventStream(
+            stream = EventStream(
                 response, operation.schema.decoder(), url=http_request.url, idle_timeout=idle
             )
+            self._streams.add(stream)
+            return stream
         if operation.json_type is not None and is_json(response):
             result: J = await read_json(response, http_request, operation.json_type)
             return result

@@ -170,6 +170,7 @@ async def test_optional_globals_and_false_header(
     assert "Authorization" not in record.headers
     assert record.query == {}
     assert record.body == b""
+    assert "Content-Type" not in record.headers  # no body, no content type
 
 
 async def test_security_as_dict_or_callable(
