@@ -1,0 +1,313 @@
+"""Every ```python block of ``docs/*.md`` and ``README.md`` runs, as the script a reader
+would paste into a file, and prints what the page says it prints.
+
+Conventions (for page authors):
+
+* Every fenced block tagged ``python`` (or ``py``) is a complete script: it is run
+  alone, in a fresh interpreter (``python -W error``), from an empty directory,
+  within ``TIMEOUT`` seconds.  It must exit with status 0 and write nothing to
+  stderr (so an "Unclosed client session" or a warning fails it).  No top-level
+  ``await``: use ``asyncio.run(main())``.  Code that needs a server starts one
+  itself (``aiostreams.server.run_server`` or ``ServerProcess``).
+* A block tagged ``text title="Output"`` right after a python block is that
+  block's expected stdout, compared exactly (trailing whitespace at the end aside).
+* Anything not meant to run (shell commands, output of a shell command) uses
+  another tag: ``sh``, ``console``, ``text``.  There is no "skip" marker.
+* The pages listed in ``PAGES_WITH_EXAMPLES`` must have at least one python block;
+  every other docs page must be listed in ``PAGES_WITHOUT_EXAMPLES``.
+
+The blocks run concurrently (a small pool of child processes) so the whole file
+takes a few seconds; each block is still its own test, named ``page.md:LINE``.
+Tracebacks point into the page: the script is written as ``<page>.md.py`` with
+the block at its line number in the page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+
+#: Seconds one example may run (a child-process server starts in well under that).
+TIMEOUT = 30.0
+#: Examples running at once: each is mostly waiting on loopback I/O and imports.
+WORKERS = 3
+
+#: Pages that must show runnable code (README.md joins once it has Python examples).
+PAGES_WITH_EXAMPLES = frozenset(
+    {
+        "index.md",
+        "quickstart.md",
+        "sdk.md",
+        "structs.md",
+        "fanin.md",
+        "resilience.md",
+        "design.md",
+        "cli.md",
+    }
+)
+#: Pages about commands and figures, not code.
+PAGES_WITHOUT_EXAMPLES = frozenset({"performance.md"})
+
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})[ \t]*(?P<lang>[\w+-]*)(?P<attrs>[^\n`]*)\n"
+    r"(?P<body>.*?)"
+    r"^(?P=indent)(?P=ticks)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
+_OUTPUT_TITLE = re.compile(r"""title\s*=\s*["']Output["']""")
+
+
+@dataclass(frozen=True)
+class Example:
+    page: str  # file name, e.g. "sdk.md"
+    line: int  # 1-based line of the first line of code
+    code: str
+    expected_output: str | None  # the "Output" block that follows, if any
+
+    @property
+    def name(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int | None  # None: timed out
+    stdout: str
+    stderr: str
+
+
+def extract_examples(page: str, text: str) -> list[Example]:
+    """The python blocks of a markdown text, each with the output block after it.
+
+    Raises:
+        ValueError: an ``Output`` block that does not follow a python block.
+    """
+    blocks = [
+        (
+            match,
+            match["lang"].lower(),
+            text.count("\n", 0, match.start("body")) + 1,
+            textwrap.dedent(match["body"]),
+        )
+        for match in _FENCE.finditer(text)
+    ]
+    examples: list[Example] = []
+    for index, (match, lang, line, body) in enumerate(blocks):
+        is_output = lang == "text" and _OUTPUT_TITLE.search(match["attrs"])
+        previous = blocks[index - 1] if index else None
+        follows_python = (
+            previous is not None
+            and previous[1] in ("python", "py")
+            and not text[previous[0].end() : match.start()].strip()
+        )
+        if is_output and not follows_python:
+            raise ValueError(f"{page}:{line}: an Output block must follow a python block")
+        if lang not in ("python", "py"):
+            continue
+        nxt = blocks[index + 1] if index + 1 < len(blocks) else None
+        expected = None
+        if (
+            nxt is not None
+            and nxt[1] == "text"
+            and _OUTPUT_TITLE.search(nxt[0]["attrs"])
+            and not text[match.end() : nxt[0].start()].strip()
+        ):
+            expected = nxt[3]
+        examples.append(Example(page, line, body, expected))
+    return examples
+
+
+def run_example(example: Example, workdir: Path) -> Outcome:
+    """Run one example as a script in a child interpreter."""
+    # Blank lines in front put the code at its line in the page: tracebacks say
+    # 'File ".../sdk.md.py", line 42', which is line 42 of sdk.md.
+    script = workdir / f"{example.page}.py"
+    script.write_text("\n" * (example.line - 1) + example.code, encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+    env.pop("PYTHONWARNINGS", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-W", "error", str(script)],
+            check=False,
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        return Outcome(None, _text(exc.stdout), _text(exc.stderr))
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def failure(example: Example, outcome: Outcome) -> str | None:
+    """Why ``outcome`` is not a pass for ``example`` (``None``: it passed)."""
+    where = f"example at {example.name}"
+    if outcome.returncode is None:
+        return f"{where} did not finish within {TIMEOUT:g} s\nstderr:\n{outcome.stderr}"
+    if outcome.returncode != 0:
+        return f"{where} exited with status {outcome.returncode}\nstderr:\n{outcome.stderr}"
+    if outcome.stderr:
+        return f"{where} wrote to stderr (warnings and errors must not happen):\n{outcome.stderr}"
+    if example.expected_output is not None and (
+        outcome.stdout.rstrip() != example.expected_output.rstrip()
+    ):
+        return (
+            f"{where} printed something else than its Output block\n"
+            f"--- the page says:\n{example.expected_output.rstrip()}\n"
+            f"--- it printed:\n{outcome.stdout.rstrip()}"
+        )
+    return None
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+def _pages() -> list[Path]:
+    pages = sorted(DOCS.glob("*.md"))
+    if README.is_file():
+        pages.append(README)
+    return pages
+
+
+def _all_examples() -> list[Example]:
+    return [
+        example
+        for page in _pages()
+        for example in extract_examples(page.name, page.read_text(encoding="utf-8"))
+    ]
+
+
+EXAMPLES = _all_examples()
+
+
+# -- running every example, a few at a time --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> Iterator[dict[str, Future[Outcome]]]:
+    """Start every example at once on a small pool; each test waits for its own."""
+    with tempfile.TemporaryDirectory(prefix="aiostreams-docs-") as tmp:
+        futures: dict[str, Future[Outcome]] = {}
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for index, example in enumerate(EXAMPLES):
+                workdir = Path(tmp) / str(index)
+                workdir.mkdir()
+                futures[example.name] = pool.submit(run_example, example, workdir)
+            yield futures
+            for future in futures.values():
+                future.cancel()
+
+
+@pytest.mark.timeout(TIMEOUT * len(EXAMPLES) / WORKERS + 60)
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_example_runs(example: Example, outcomes: dict[str, Future[Outcome]]) -> None:
+    outcome = outcomes[example.name].result()
+    problem = failure(example, outcome)
+    assert problem is None, problem
+
+
+# -- the pages and the harness itself -----------------------------------------------
+
+
+def test_every_docs_page_is_classified() -> None:
+    names = {page.name for page in DOCS.glob("*.md")}
+    unlisted = names - PAGES_WITH_EXAMPLES - PAGES_WITHOUT_EXAMPLES
+    assert not unlisted, f"add {sorted(unlisted)} to PAGES_WITH(OUT)_EXAMPLES in {__file__}"
+    missing = (PAGES_WITH_EXAMPLES | PAGES_WITHOUT_EXAMPLES) - names - {"README.md"}
+    assert not missing, f"pages listed here but not in docs/: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("page", sorted(PAGES_WITH_EXAMPLES))
+def test_page_has_examples(page: str) -> None:
+    path = README if page == "README.md" else DOCS / page
+    examples = extract_examples(page, path.read_text(encoding="utf-8"))
+    assert examples, f"{page} must show at least one runnable ```python example"
+
+
+def test_every_output_block_is_checked() -> None:
+    """An Output block the extractor did not pair with its code would go unchecked."""
+    for page in _pages():
+        text = page.read_text(encoding="utf-8")
+        titled = len(_OUTPUT_TITLE.findall(text))
+        paired = sum(e.expected_output is not None for e in extract_examples(page.name, text))
+        assert titled == paired, f"{page.name}: {titled} Output blocks, {paired} paired with code"
+
+
+SAMPLE_PAGE = """\
+# A page
+
+```python
+print("hello")
+```
+
+```text title="Output"
+hello
+```
+
+!!! note
+    ```python
+    import sys
+    sys.exit(3)
+    ```
+
+```sh
+echo not run
+```
+"""
+
+
+def test_extraction_pairs_output_and_dedents(tmp_path: Path) -> None:
+    first, second = extract_examples("sample.md", SAMPLE_PAGE)
+    assert (first.line, first.code, first.expected_output) == (4, 'print("hello")\n', "hello\n")
+    assert (second.line, second.code, second.expected_output) == (
+        13,
+        "import sys\nsys.exit(3)\n",
+        None,
+    )
+
+
+def test_orphan_output_block_is_refused() -> None:
+    with pytest.raises(ValueError, match="must follow a python block"):
+        extract_examples("bad.md", '```sh\nls\n```\n\n```text title="Output"\nx\n```\n')
+
+
+def test_broken_examples_fail(tmp_path: Path) -> None:
+    """The harness really fails: a non-zero exit, stderr, and a wrong output."""
+    passing, exiting = extract_examples("sample.md", SAMPLE_PAGE)
+    assert failure(passing, run_example(passing, tmp_path)) is None
+
+    problem = failure(exiting, run_example(exiting, tmp_path))
+    assert problem is not None and "exited with status 3" in problem
+
+    wrong = Example("sample.md", 2, 'print("goodbye")\n', "hello\n")
+    problem = failure(wrong, run_example(wrong, tmp_path))
+    assert problem is not None and "something else than its Output" in problem
+
+    raising = Example("sample.md", 7, "1 / 0\n", None)
+    problem = failure(raising, run_example(raising, tmp_path))
+    assert problem is not None and 'sample.md.py", line 7' in problem
+
+    warning = Example("sample.md", 1, "import warnings\nwarnings.warn('careful')\n", None)
+    assert failure(warning, run_example(warning, tmp_path)) is not None
+
+    noisy = Example("sample.md", 1, "import sys\nprint('oops', file=sys.stderr)\n", None)
+    problem = failure(noisy, run_example(noisy, tmp_path))
+    assert problem is not None and "wrote to stderr" in problem
