@@ -434,3 +434,35 @@ async def test_connection_lost_mid_stream_is_connect_error(
             await stream.__anext__()
     assert "lost" in str(info.value) and "'7'" in str(info.value)
     assert stream.closed
+
+
+# -- proxies ------------------------------------------------------------------------------
+
+
+async def test_trust_env_sends_through_the_environment_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host that cannot resolve (``.invalid``) is reachable only via the proxy."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        seen.append(f"{request.host} {request.path}")
+        return await _script(request)
+
+    app = web.Application()
+    app.router.add_get("/stream", proxy)
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with run_server(app) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("http_proxy", proxy_url)
+        async with (
+            create_session(trust_env=True) as session,
+            await open_raw(session, "http://sse.invalid/stream?n=2") as stream,
+        ):
+            assert [event.data async for event in stream] == ["0", "1"]
+        assert seen == ["sse.invalid /stream"]
+        async with create_session() as session:  # trust_env off: the proxy is ignored
+            with pytest.raises(ConnectError, match="sse.invalid"):
+                await open_raw(session, "http://sse.invalid/stream?n=2")
+    assert len(seen) == 1
