@@ -23,7 +23,13 @@ from aiostreams import ServerSentEvent, SSEDecoder
 from aiostreams._request import HTTPRequest, open_stream
 from aiostreams._session import create_session
 from aiostreams._stream import DRAIN_TIMEOUT, EventStream
-from aiostreams.errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
+from aiostreams.errors import (
+    ConnectError,
+    ResponseValidationError,
+    SDKError,
+    StreamTimeout,
+    UnexpectedContentType,
+)
 from aiostreams.models import operations, shared
 from aiostreams.server import run_server
 
@@ -466,3 +472,29 @@ async def test_trust_env_sends_through_the_environment_proxy(
             with pytest.raises(ConnectError, match="sse.invalid"):
                 await open_raw(session, "http://sse.invalid/stream?n=2")
     assert len(seen) == 1
+
+
+async def test_one_bad_event_raises_and_the_stream_goes_on(session: aiohttp.ClientSession) -> None:
+    async def bad_middle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(
+            b'data: {"content": "a"}\n\ndata: {"oops": 1}\n\ndata: {"content": "b"}\n\n'
+        )
+        return response
+
+    app = web.Application()
+    app.router.add_get("/bad", bad_middle)
+    async with run_server(app) as url:
+        decoder = operations.CHAT_SKIP_SENTINEL.decoder()
+        stream = await open_stream(session, HTTPRequest("GET", f"{url}/bad"), decoder)
+        async with stream:
+            got = []
+            with pytest.raises(ResponseValidationError) as info:
+                while True:
+                    got.append((await anext(stream)).data.content)
+            assert got == ["a"]
+            assert info.value.event.data == '{"oops": 1}'
+            assert not stream.closed
+            assert [event.data.content async for event in stream] == ["b"]
+    assert pool_state(session) == (0, 1)
