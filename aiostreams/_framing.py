@@ -48,7 +48,7 @@ from typing import Final
 from ._events import ServerSentEvent
 from .errors import EventTooLarge
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "LineTooLong", "SSEDecoder"]
 
 #: 16 MiB.  Far above any real event (LLM token streams send tens of bytes, large
 #: JSON documents a few MiB) yet small enough that a runaway server cannot exhaust
@@ -70,6 +70,26 @@ _strip_id = itemgetter(slice(4, None))
 #: memoryview); longer ones are handed on as zero-copy memoryviews.
 _COPY_BELOW: Final = 2048
 
+
+class LineTooLong(EventTooLarge):
+    """One unfinished line grew past the framer's ``max_line_length``.
+
+    A subclass of :class:`~aiostreams.errors.EventTooLarge`: whoever handles the
+    buffer limit handles this one too.  Like it, the stream cannot continue.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        Exception.__init__(
+            self,
+            f"SSE line exceeds max_line_length: {size} bytes without a line break, limit is "
+            f"{limit} bytes; pass a larger max_line_length (e.g. SSEDecoder(max_line_length=...) "
+            "or aiostreams.connect(..., max_line_length=...)) if the server legitimately "
+            "sends lines this long",
+        )
+
+
 #: (event type, data bytes, retry) of a block that dispatches an event.
 RawFrame = tuple[str, bytes, "int | None"]
 
@@ -86,6 +106,12 @@ class SSEDecoder:
             (including comments and field names).  Past it, :meth:`feed` raises
             :class:`~aiostreams.errors.EventTooLarge`.
         last_event_id: the initial last event id (e.g. when resuming a stream).
+        max_line_length: the most bytes kept for one unfinished line, or ``None``
+            (only ``max_event_size`` bounds it).  Past it, :meth:`feed` raises
+            :class:`LineTooLong`.  Checked only where bytes are buffered (a chunk
+            that completes no event): a line that arrives whole inside one chunk
+            costs no buffering and is not measured, so the check adds nothing to
+            the per-event path.
 
     Attributes:
         last_event_id: the stream's last event id string, updated at each
@@ -98,20 +124,30 @@ class SSEDecoder:
     __slots__ = (
         "_after_cr",
         "_bom",
+        "_line",
         "_parts",
         "_size",
         "_tail",
         "last_event_id",
         "max_event_size",
+        "max_line_length",
         "retry",
     )
 
     def __init__(
-        self, *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE, last_event_id: str = ""
+        self,
+        *,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        last_event_id: str = "",
+        max_line_length: int | None = None,
     ) -> None:
         if max_event_size <= 0:
             raise ValueError(f"max_event_size must be positive, got {max_event_size}")
+        if max_line_length is not None and max_line_length <= 0:
+            raise ValueError(f"max_line_length must be positive or None, got {max_line_length}")
         self.max_event_size = max_event_size
+        self.max_line_length = max_line_length
+        self._line = 0  # length of the unfinished last line; valid only while _parts is non-empty
         self.last_event_id = last_event_id
         self.retry: int | None = None
         self._tail = b""  # bytes since the last dispatch (no b"\n\n" inside)
@@ -280,6 +316,8 @@ class SSEDecoder:
             size = self._size + len(data)
             if size > self.max_event_size:
                 raise EventTooLarge(size, self.max_event_size)
+            if self.max_line_length is not None:
+                self._check_line(tail, data)
             if tail:
                 self._parts.append(data)
             else:
@@ -354,6 +392,21 @@ class SSEDecoder:
         return event_type, data, retry
 
     # -- helpers --------------------------------------------------------------------
+
+    def _check_line(self, tail: bytes, data: bytes) -> None:
+        """Slow path only (``data`` is being parked): track the unfinished line's length.
+
+        With nothing parked yet, the buffered bytes are just ``tail``: measure its
+        last line once; after that ``_line`` carries it from park to park, so each
+        parked byte is scanned once (``rfind`` stops at the last line break).
+        """
+        assert self.max_line_length is not None
+        start = self._line if self._parts else len(tail) - tail.rfind(b"\n") - 1
+        newline = data.rfind(b"\n")
+        line = start + len(data) if newline < 0 else len(data) - newline - 1
+        if line > self.max_line_length:
+            raise LineTooLong(line, self.max_line_length)
+        self._line = line
 
     def _strip_bom(self, data: bytes) -> bytes:
         seen = self._bom + data if self._bom else data

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import aiohttp
 
+from ._timeouts import DeadlineExceeded, await_by
 from .errors import ConnectError, ResponseValidationError, StreamError, StreamTimeout
 
 if TYPE_CHECKING:
@@ -79,8 +80,24 @@ class EventStream(Generic[T]):
         response: the ``aiohttp.ClientResponse`` (body being consumed).
         url: the request URL without its query string (for messages).
 
+    Timeouts (two tiers):
+        idle_timeout: no *bytes* for that long.  Enforced by aiohttp's
+            ``sock_read`` (set by the caller on the request); given here so the
+            error can name it.  Raises ``StreamTimeout(kind="idle")``.
+        event_timeout: no *event* for that long while the consumer waits for one.
+            Comments and heartbeats (bytes that complete no event) do not reset it,
+            so a heartbeating proxy in front of a dead upstream cannot hang the
+            caller.  Raises ``StreamTimeout(kind="event")``.
+        first_event_timeout: the first event must arrive within that long of
+            ``started_at`` (an event-loop time; default: when the stream object
+            was made, i.e. after the response headers).  Before the first event it
+            replaces ``event_timeout``.  Raises ``StreamTimeout(kind="first_event")``.
+        Each error carries the last event id (to resume) and closes the stream.
+        The event timeouts cost one deadline per network read (per chunk), none
+        per event, and nothing at all when neither is set.
+
     Raises (while iterating):
-        StreamTimeout: no bytes arrived within the idle timeout.
+        StreamTimeout: no bytes / no event / no first event in time (see above).
         ConnectError: the connection was lost in the middle of the body.
         ResponseValidationError, StreamError: one bad event; iteration may go on.
         EventTooLarge: an event exceeded the decoder's ``max_event_size``.
@@ -89,7 +106,10 @@ class EventStream(Generic[T]):
     __slots__ = (
         "__weakref__",
         "_decoder",
+        "_event_timeout",
         "_events",
+        "_first_deadline",
+        "_first_event_timeout",
         "_idle_timeout",
         "_index",
         "_state",
@@ -104,11 +124,30 @@ class EventStream(Generic[T]):
         *,
         url: str | None = None,
         idle_timeout: float | None = None,
+        event_timeout: float | None = None,
+        first_event_timeout: float | None = None,
+        started_at: float | None = None,
     ) -> None:
         self.response = response
         self.url = url if url is not None else str(response.url.with_query(None))
         self._decoder = decoder
         self._idle_timeout = idle_timeout
+        for name, value in (
+            ("event_timeout", event_timeout),
+            ("first_event_timeout", first_event_timeout),
+        ):
+            if value is not None and not value > 0:  # also refuses nan
+                raise ValueError(
+                    f"{name} must be a positive number of seconds or None, got {value}"
+                )
+        self._event_timeout = event_timeout
+        self._first_event_timeout = first_event_timeout
+        # Absolute deadline of the first event; None once an event arrived (or unset).
+        self._first_deadline: float | None = None
+        if first_event_timeout is not None:
+            if started_at is None:
+                started_at = asyncio.get_running_loop().time()
+            self._first_deadline = started_at + first_event_timeout
         self._events: list[T] = []
         self._index = 0
         self._state = _OPEN
@@ -191,12 +230,28 @@ class EventStream(Generic[T]):
             return False
         decoder = self._decoder
         read = self.response.content.readany
+        # Event-level timeouts: one deadline for this whole call (a consumer's own
+        # time between calls is not the server's fault); None = no clock at all.
+        deadline: float | None = None
+        kind, seconds = "event", self._event_timeout
+        if self._first_deadline is not None:
+            deadline, kind, seconds = self._first_deadline, "first_event", self._first_event_timeout
+        elif seconds is not None:
+            deadline = asyncio.get_running_loop().time() + seconds
         try:
             while not decoder.finished:
                 if decoder.has_backlog:
                     events = decoder.feed(b"")
                 else:
-                    chunk = await read()
+                    if deadline is None:
+                        chunk = await read()
+                    else:
+                        try:
+                            chunk = await await_by(deadline, read)
+                        except DeadlineExceeded:
+                            raise StreamTimeout(
+                                kind, seconds or 0.0, decoder.last_event_id, self.url
+                            ) from None
                     if not chunk:
                         decoder.close()
                         self._finish_at_eof()
@@ -204,6 +259,7 @@ class EventStream(Generic[T]):
                     events = decoder.feed(chunk)
                 if events:
                     self._events = events
+                    self._first_deadline = None  # from now on, event_timeout (if any)
                     return True
         except _RECOVERABLE:
             self._events = []  # the events after the bad one are the decoder's backlog
@@ -221,7 +277,7 @@ class EventStream(Generic[T]):
                 f"the connection was lost while reading the stream "
                 f"(last event id {decoder.last_event_id!r}): {exc.__class__.__name__}: {exc}",
             ) from exc
-        except BaseException:  # cancellation, EventTooLarge, a bug: the stream is unusable
+        except BaseException:  # cancellation, EventTooLarge, an event timeout, a bug: unusable
             self._close()
             raise
         await self._finish_after_sentinel()
