@@ -56,11 +56,14 @@ def encode_event(
 
 
 def encode_sse(event: ServerSentEvent) -> bytes:
-    """Encode a :class:`ServerSentEvent` (``event="message"`` is left implicit)."""
+    """Encode a :class:`ServerSentEvent` (``event="message"`` is left implicit).
+
+    The id is always written, an empty one as ``id: `` (which resets the last event
+    id): encoded one after another, events decode back with the same ids."""
     return encode_event(
         event.data,
         event=None if event.event == "message" else event.event,
-        id=event.id or None,
+        id=event.id,
         retry=event.retry,
     )
 

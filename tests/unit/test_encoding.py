@@ -72,23 +72,29 @@ def test_retry_that_is_not_an_int_raises_type_error(retry: object) -> None:
 @pytest.mark.parametrize(
     ("event", "wire"),
     [
-        (ServerSentEvent(data="x"), b"data: x\n\n"),
-        (ServerSentEvent(event="message", data="x", id="", retry=None), b"data: x\n\n"),
+        (ServerSentEvent(data="x"), b"id: \ndata: x\n\n"),
+        (ServerSentEvent(event="message", data="x", id="", retry=None), b"id: \ndata: x\n\n"),
         (
             ServerSentEvent(event="heartbeat", data="ping", id="", retry=3000),
-            b"event: heartbeat\nretry: 3000\ndata: ping\n\n",
+            b"id: \nevent: heartbeat\nretry: 3000\ndata: ping\n\n",
         ),
         (
             ServerSentEvent(event="url", data='{"url": "https://example.com"}', id="event-2"),
             b'id: event-2\nevent: url\ndata: {"url": "https://example.com"}\n\n',
         ),
-        (ServerSentEvent(data="a\nb"), b"data: a\ndata: b\n\n"),
+        (ServerSentEvent(data="a\nb"), b"id: \ndata: a\ndata: b\n\n"),
     ],
     ids=["plain", "message type is implicit", "retry", "id and event", "multi-line"],
 )
 def test_encode_sse_wire_bytes(event: ServerSentEvent, wire: bytes) -> None:
     assert encode_sse(event) == wire
     assert SSEDecoder().feed(wire) == [event]
+
+
+def test_encode_sse_keeps_an_id_reset_in_a_sequence() -> None:
+    # The empty id is written ("id: "), so the event after an id'd one decodes with "".
+    events = [ServerSentEvent(data="a", id="1"), ServerSentEvent(data="b", id="")]
+    assert SSEDecoder().feed(b"".join(map(encode_sse, events))) == events
 
 
 def test_encoded_stream_decodes_to_the_reference_rich_stream() -> None:
