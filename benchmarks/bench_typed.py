@@ -40,37 +40,16 @@ def aiostreams_typed() -> Decode:
     return run
 
 
-def json_loads(events_factory: Callable[[], _peers.EventIter]) -> Callable[[], Decode]:
-    def factory() -> Decode:
-        events = events_factory()
-        loads = json.loads
-
-        def run(chunks: _peers.Chunks) -> Outcome:
-            n, last = 0, None
-            for sse in events(chunks):
-                if sse.data == SENTINEL:
-                    break
-                last = loads(sse.data)
-                n += 1
-            return Outcome(n, None if last is None else last["content"])
-
-        return run
-
-    return factory
-
-
-def msgspec_struct(events_factory: Callable[[], _peers.EventIter]) -> Callable[[], Decode]:
-    """Not one of the issue's named peers: a user who already knows msgspec would
-    write this, so it shows what aiostreams' framing adds on top."""
+def peer(
+    events_factory: Callable[[], _peers.EventIter],
+    make_decode: Callable[[], Callable[[str], Any]],
+    content: Callable[[Any], str],
+) -> Callable[[], Decode]:
+    """A peer as its users write it: frame, stop at ``[DONE]``, decode each data."""
 
     def factory() -> Decode:
-        import msgspec
-
-        class ChatCompletionEventData(msgspec.Struct):
-            content: str
-
         events = events_factory()
-        decode = msgspec.json.Decoder(ChatCompletionEventData).decode
+        decode = make_decode()
 
         def run(chunks: _peers.Chunks) -> Outcome:
             n = 0
@@ -80,48 +59,61 @@ def msgspec_struct(events_factory: Callable[[], _peers.EventIter]) -> Callable[[
                     break
                 last = decode(sse.data)
                 n += 1
-            return Outcome(n, None if last is None else last.content)
+            return Outcome(n, None if last is None else content(last))
 
         return run
 
     return factory
 
 
-def pydantic_model(events_factory: Callable[[], _peers.EventIter]) -> Callable[[], Decode]:
-    def factory() -> Decode:
-        from pydantic import BaseModel
+def json_loads() -> Callable[[str], Any]:
+    return json.loads
 
-        class ChatCompletionEventData(BaseModel):
-            content: str
 
-        events = events_factory()
-        validate = ChatCompletionEventData.model_validate_json
+def pydantic_model() -> Callable[[str], Any]:
+    from pydantic import BaseModel
 
-        def run(chunks: _peers.Chunks) -> Outcome:
-            n = 0
-            last: Any = None
-            for sse in events(chunks):
-                if sse.data == SENTINEL:
-                    break
-                last = validate(sse.data)
-                n += 1
-            return Outcome(n, None if last is None else last.content)
+    class ChatCompletionEventData(BaseModel):
+        content: str
 
-        return run
+    return ChatCompletionEventData.model_validate_json
 
-    return factory
+
+def msgspec_struct() -> Callable[[str], Any]:
+    """Not one of the issue's named peers: a user who already knows msgspec would
+    write this, so it shows what aiostreams' framing adds on top."""
+    import msgspec
+
+    class ChatCompletionEventData(msgspec.Struct):
+        content: str
+
+    return msgspec.json.Decoder(ChatCompletionEventData).decode
+
+
+def _key(obj: Any) -> str:
+    return str(obj["content"])
+
+
+def _attr(obj: Any) -> str:
+    return str(obj.content)
 
 
 LIBRARIES: dict[str, tuple[Callable[[], Decode], str]] = {
     AIOSTREAMS: (aiostreams_typed, "operations.CHAT_SKIP_SENTINEL.decoder().feed → Structs"),
-    "httpx-sse + json.loads": (json_loads(_peers.httpx_sse_events), "dict per event"),
+    "httpx-sse + json.loads": (
+        peer(_peers.httpx_sse_events, json_loads, _key),
+        "dict per event",
+    ),
     "httpx-sse + pydantic": (
-        pydantic_model(_peers.httpx_sse_events),
+        peer(_peers.httpx_sse_events, pydantic_model, _attr),
         "BaseModel.model_validate_json(sse.data)",
     ),
-    "openai + json.loads": (json_loads(_peers.openai_events), "SSEDecoder.iter_bytes + sse.json()"),
+    "openai + json.loads": (
+        peer(_peers.openai_events, json_loads, _key),
+        "SSEDecoder.iter_bytes + json.loads(sse.data)",
+    ),
     "httpx-sse + msgspec": (
-        msgspec_struct(_peers.httpx_sse_events),
+        peer(_peers.httpx_sse_events, msgspec_struct, _attr),
         "not a named peer: msgspec.json.Decoder(Struct).decode(sse.data)",
     ),
 }
