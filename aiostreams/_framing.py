@@ -124,6 +124,7 @@ class SSEDecoder:
     __slots__ = (
         "_after_cr",
         "_bom",
+        "_error",
         "_line",
         "_parts",
         "_size",
@@ -155,6 +156,7 @@ class SSEDecoder:
         self._size = 0  # len(_tail) + sum(len(p) for p in _parts)
         self._after_cr = False  # previous chunk ended in CR: a leading LF is its pair
         self._bom: bytes | None = b""  # bytes seen while a BOM is still possible; None once decided
+        self._error: EventTooLarge | None = None  # raised by the next feed (see has_backlog)
 
     # -- public API -----------------------------------------------------------------
 
@@ -264,10 +266,14 @@ class SSEDecoder:
         self._after_cr = False
         self._bom = b""
 
-    #: A plain framer has no sentinel and never raises mid-chunk with events queued
-    #: (it only raises ``EventTooLarge``, which ends the stream); see ``FrameDecoder``.
+    #: A plain framer has no sentinel; see ``FrameDecoder``.
     finished = False
-    has_backlog = False
+
+    @property
+    def has_backlog(self) -> bool:
+        """An ``EventTooLarge`` is waiting behind the events last returned: the next
+        ``feed`` (``feed(b"")`` will do) raises it."""
+        return self._error is not None
 
     @property
     def pending_bytes(self) -> int:
@@ -289,6 +295,9 @@ class SSEDecoder:
         """Buffer ``chunk``; if it completed blocks, return ``(buf, end)``: ``buf[:end]``
         is the completed blocks, LF-normalised, ending in ``b"\\n\\n"``.  ``None``
         if it completed nothing.  ``buf`` is not copied to cut off the tail."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         # Own an immutable copy only when we must: a bytearray/memoryview may be
         # reused by the caller, and we keep references into what we get.
         data = chunk if chunk.__class__ is bytes else bytes(chunk)
@@ -338,12 +347,30 @@ class SSEDecoder:
         end = len(buf) - len(data) + (cut + 2 if cut >= 0 else 1)
         rest = buf[end:]
         if len(buf) > self.max_event_size:  # rare: only then look at each block
-            for piece in (*buf[:end].split(b"\n\n"), rest):
-                if len(piece) > self.max_event_size:
-                    raise EventTooLarge(len(piece), self.max_event_size)
+            end = self._cut_before_oversized(buf, end)
+            if self._error is not None:
+                rest = b""  # the stream cannot go on: free the buffer now
+                if end == 0:
+                    error, self._error = self._error, None
+                    raise error
         self._tail = rest
         self._size = len(rest)
         return buf, end
+
+    def _cut_before_oversized(self, buf: bytes, end: int) -> int:
+        """Find the first block (or the unfinished rest) over ``max_event_size``; keep
+        the error for the next ``feed`` and return where the good blocks before it
+        end, so they are still delivered (in stream order, nothing lost before it)."""
+        limit = self.max_event_size
+        offset = 0
+        for piece in buf[:end].split(b"\n\n"):
+            if len(piece) > limit:
+                self._error = EventTooLarge(len(piece), limit)
+                return offset
+            offset += len(piece) + 2
+        if len(buf) - end > limit:
+            self._error = EventTooLarge(len(buf) - end, limit)
+        return end
 
     def parse_block(self, block: bytes) -> RawFrame | None:
         """Run the standard's line processing over one block, then dispatch.

@@ -171,7 +171,7 @@ class TypedDecoder(Generic[T]):
 
     @property
     def has_backlog(self) -> bool:
-        return self._error is not None or bool(self._backlog)
+        return self._error is not None or bool(self._backlog) or self._framer.has_backlog
 
     @property
     def pending_bytes(self) -> int:
@@ -186,7 +186,8 @@ class TypedDecoder(Generic[T]):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        region = self._framer.feed_region(chunk) if chunk else None
+        framer = self._framer
+        region = framer.feed_region(chunk) if chunk or framer.has_backlog else None
         if region is None:
             if not self._backlog:
                 return []

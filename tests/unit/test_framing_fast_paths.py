@@ -12,11 +12,13 @@ agree.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_framing_properties import decode, reference_decode
 
-from aiostreams import SSEDecoder
+from aiostreams import ServerSentEvent, SSEDecoder
+from aiostreams.errors import EventTooLarge
 from aiostreams.models import operations as ops
 
 SETTINGS = settings(max_examples=100, deadline=None)
@@ -86,3 +88,39 @@ def test_typed_bulk_path_matches_the_per_event_path() -> None:
     per_event = ops.CHAT_SKIP_SENTINEL.decode_all(b"id: 0\n" + body)
     assert bulk == per_event
     assert [e.data.content for e in bulk] == [f"tok{i}" for i in range(500)]
+
+
+def test_event_too_large_keeps_the_events_before_it() -> None:
+    # The events completed in the same chunk before an oversized one are delivered;
+    # the error comes from the next feed (has_backlog says so).
+    decoder = SSEDecoder(max_event_size=1000)
+    assert decoder.feed(b"data: a\n\ndata: " + b"x" * 2000 + b"\n\ndata: b\n\n") == [
+        ServerSentEvent(data="a")
+    ]
+    assert decoder.has_backlog
+    with pytest.raises(EventTooLarge, match="limit is 1000 bytes"):
+        decoder.feed(b"")
+    assert not decoder.has_backlog
+
+
+def test_event_too_large_in_the_unfinished_rest_after_good_events() -> None:
+    decoder = SSEDecoder(max_event_size=1000)
+    assert decoder.feed(b"data: a\n\ndata: " + b"x" * 2000) == [ServerSentEvent(data="a")]
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"")
+    assert decoder.pending_bytes == 0  # the buffer was freed
+
+
+def test_event_too_large_first_raises_at_once() -> None:
+    decoder = SSEDecoder(max_event_size=1000)
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"data: " + b"x" * 2000 + b"\n\ndata: b\n\n")
+
+
+def test_typed_decoder_delivers_before_raising_event_too_large() -> None:
+    decoder = ops.TEXT.decoder(max_event_size=1000)
+    events = decoder.feed(b"data: a\n\ndata: " + b"x" * 2000 + b"\n\n")
+    assert [e.data for e in events] == ["a"]
+    assert decoder.has_backlog
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"")
