@@ -1,5 +1,6 @@
 """aiostreams: fast, typed, asyncio-native Server-Sent Events."""
 
+from ._connect import EventSource, Reconnect, connect
 from ._encoding import encode_event, encode_sse
 from ._events import ServerSentEvent
 from ._fanin import Merge, MergeFailure, merge
@@ -14,13 +15,16 @@ __all__ = [
     "SDK",
     "BackoffStrategy",
     "EventSchema",
+    "EventSource",
     "EventStream",
     "Merge",
     "MergeFailure",
+    "Reconnect",
     "RetryConfig",
     "SSEDecoder",
     "ServerSentEvent",
     "TypedDecoder",
+    "connect",
     "create_session",
     "encode_event",
     "encode_sse",

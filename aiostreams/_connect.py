@@ -1,0 +1,760 @@
+"""``aiostreams.connect()``: one logical stream across dropped connections.
+
+The semantics are the WHATWG ``EventSource`` ("reestablish the connection",
+https://html.spec.whatwg.org/multipage/server-sent-events.html), plus what a
+library can do better than a browser:
+
+============================================  =====================================
+what happens                                   outcome
+============================================  =====================================
+connection lost / reset mid-body               reconnect (reason ``"dropped"``)
+body ends cleanly (EOF) without a sentinel     reconnect (``"eof"``), as EventSource
+                                               does; ``reconnect_on_eof=False`` ends
+idle / event / first-event timeout             reconnect (``"timeout"``)
+429, 500, 502, 503, 504 or cannot connect      reconnect with backoff (``"status"``,
+                                               ``"connect"``), ``Retry-After`` honoured
+204 No Content                                 ends quietly, for good
+other 4xx/5xx                                  raises ``SDKError``, for good
+2xx that is not ``text/event-stream``          raises ``UnexpectedContentType``
+sentinel (``decoder.finished``) / ``until``    ends quietly, for good
+event or line over the size limits             raises ``EventTooLarge``/``LineTooLong``
+bad event (``ResponseValidationError``...)     raised; iteration may go on
+``aclose()`` / leaving ``async with``          ends, connection closed
+more than ``max_reconnects`` in a row          the last error is raised (``"eof"``:
+                                               ends quietly)
+============================================  =====================================
+
+Delays: a connection that delivered events reconnects after the server's
+``retry:`` (``retry_ms`` until the server sends one).  Reconnects in a row with
+no event in between back off: ``retry * 2**(n-1)``, capped at ``max_retry_ms``,
+with equal jitter (a random delay in ``[d/2, d]``) so that clients dropped
+together do not come back together.  Every reconnect calls ``on_reconnect``.
+
+Replays: each request carries ``Last-Event-ID``.  A compliant server resumes
+after it.  Some servers replay: from the start of the stream, from the start of
+the connection, or from the event with that id (inclusive).  Right after a
+reconnect, the first event of the new connection tells: if its id is the
+``Last-Event-ID`` sent, or the id an earlier connection of this stream began
+with, the server is replaying, and events are skipped up to and including the
+first one whose id is the ``Last-Event-ID``.  Otherwise nothing is skipped.
+This never de-duplicates by id outside that window (ids need not be unique), and
+works on bytes, before decoding, so typed events need no ``id`` field and a
+replayed event is never decoded (nor validated) twice.  Limits: a server that
+replays from some other point is not detected; when several events share the
+last id, only the first of them is skipped.  ``EventSource.replayed`` counts
+the skipped events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import random
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import aiohttp
+import msgspec
+
+from ._events import ServerSentEvent
+from ._framing import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
+from ._request import HTTPRequest, is_event_stream, send, unexpected_content_type
+from ._retry import RETRYABLE_STATUSES, parse_retry_after
+from ._session import create_session
+from ._stream import EventStream
+from ._timeouts import DeadlineExceeded, await_by
+from ._typed import EventSchema, TypedDecoder
+from .errors import (
+    ConnectError,
+    ResponseValidationError,
+    SDKError,
+    StreamError,
+    StreamTimeout,
+)
+
+if TYPE_CHECKING:
+    from ._protocol import FrameDecoder
+
+__all__ = ["DEFAULT_MAX_RETRY_MS", "DEFAULT_RETRY_MS", "EventSource", "Reconnect", "connect"]
+
+T = TypeVar("T")
+
+#: The reconnection time until the server sends ``retry:`` (browsers use 3 s too).
+DEFAULT_RETRY_MS: Final = 3000
+#: The ceiling of the backoff between reconnects that deliver nothing.
+DEFAULT_MAX_RETRY_MS: Final = 30_000
+#: Connections whose first event id is remembered (to recognise a replay).
+_REMEMBERED_STARTS: Final = 16
+
+DecoderFactory = Callable[[str], "FrameDecoder[T]"]
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """What ``on_reconnect`` receives, before the client waits and reconnects.
+
+    Attributes:
+        attempt: 1 for the first reconnect since an event was delivered, 2, 3, ...
+            for reconnects in a row that delivered nothing in between.
+        delay: seconds the client waits before sending the request.
+        last_event_id: what the request will send as ``Last-Event-ID`` (``""``: none).
+        reason: ``"dropped"`` (connection lost mid-body), ``"eof"`` (body ended
+            without a sentinel), ``"timeout"`` (idle/event/first-event timeout),
+            ``"status"`` (a retryable HTTP status) or ``"connect"`` (the server
+            could not be reached or sent no headers in time).
+        error: the error that ended the connection (``None`` for ``"eof"``).
+        reconnects: how many reconnects this stream has made, this one included.
+    """
+
+    attempt: int
+    delay: float
+    last_event_id: str
+    reason: str
+    error: BaseException | None
+    reconnects: int
+
+
+OnReconnect = Callable[[Reconnect], "Awaitable[None] | None"]
+
+
+@overload
+def connect(
+    url: str,
+    *,
+    decoder: None = None,
+    method: str = ...,
+    headers: Mapping[str, str] | None = ...,
+    params: Mapping[str, str] | None = ...,
+    body: bytes | str | None = ...,
+    json: Any = ...,
+    session: aiohttp.ClientSession | None = ...,
+    last_event_id: str = ...,
+    retry_ms: int = ...,
+    max_retry_ms: int = ...,
+    max_reconnects: int | None = ...,
+    reconnect_on_eof: bool = ...,
+    on_reconnect: OnReconnect | None = ...,
+    until: Callable[[ServerSentEvent], bool] | None = ...,
+    idle_timeout: float | None = ...,
+    event_timeout: float | None = ...,
+    first_event_timeout: float | None = ...,
+    max_event_size: int = ...,
+    max_line_length: int | None = ...,
+) -> EventSource[ServerSentEvent]: ...
+
+
+@overload
+def connect(
+    url: str,
+    *,
+    decoder: EventSchema[T] | DecoderFactory[T],
+    method: str = ...,
+    headers: Mapping[str, str] | None = ...,
+    params: Mapping[str, str] | None = ...,
+    body: bytes | str | None = ...,
+    json: Any = ...,
+    session: aiohttp.ClientSession | None = ...,
+    last_event_id: str = ...,
+    retry_ms: int = ...,
+    max_retry_ms: int = ...,
+    max_reconnects: int | None = ...,
+    reconnect_on_eof: bool = ...,
+    on_reconnect: OnReconnect | None = ...,
+    until: Callable[[T], bool] | None = ...,
+    idle_timeout: float | None = ...,
+    event_timeout: float | None = ...,
+    first_event_timeout: float | None = ...,
+    max_event_size: int = ...,
+    max_line_length: int | None = ...,
+) -> EventSource[T]: ...
+
+
+def connect(
+    url: str,
+    *,
+    decoder: EventSchema[Any] | DecoderFactory[Any] | None = None,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    body: bytes | str | None = None,
+    json: Any = None,
+    session: aiohttp.ClientSession | None = None,
+    last_event_id: str = "",
+    retry_ms: int = DEFAULT_RETRY_MS,
+    max_retry_ms: int = DEFAULT_MAX_RETRY_MS,
+    max_reconnects: int | None = None,
+    reconnect_on_eof: bool = True,
+    on_reconnect: OnReconnect | None = None,
+    until: Callable[[Any], bool] | None = None,
+    idle_timeout: float | None = None,
+    event_timeout: float | None = None,
+    first_event_timeout: float | None = None,
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+    max_line_length: int | None = None,
+) -> EventSource[Any]:
+    """Open a Server-Sent Events stream that reconnects, resuming with ``Last-Event-ID``.
+
+    ::
+
+        async with aiostreams.connect("https://example.com/events") as events:
+            async for event in events:          # ServerSentEvent, across reconnects
+                print(event.id, event.data)
+
+    Nothing is sent until the first event is awaited.  See the module
+    documentation for what ends the stream and what reconnects.
+
+    Args:
+        url: the stream's URL (its query string is never shown in messages).
+        decoder: ``None`` for raw :class:`ServerSentEvent`; an
+            :class:`EventSchema` for typed events (its sentinel ends the stream);
+            or a callable ``(last_event_id) -> FrameDecoder`` called per connection.
+        method, headers, params: the request; ``Accept: text/event-stream`` and
+            ``Cache-Control: no-cache`` are added unless given.
+        body: request body bytes (a ``str`` is sent as UTF-8); or ``json``: any
+            value, encoded with msgspec and sent as ``application/json``.
+        session: an ``aiohttp.ClientSession`` to use (the caller keeps owning it);
+            default: a :func:`create_session` made at ``async with`` and closed
+            at its end.
+        last_event_id: resume a stream: sent as ``Last-Event-ID`` from the start.
+        retry_ms: the reconnection time until the server sends ``retry:``.
+        max_retry_ms: the ceiling of the backoff between failing reconnects.
+        max_reconnects: the most reconnects in a row without an event delivered
+            in between (``None``: no limit, as EventSource; ``0``: never reconnect).
+        reconnect_on_eof: reconnect when the body ends without a sentinel
+            (EventSource does); ``False`` ends the stream there.
+        on_reconnect: called (and awaited, if it returns an awaitable) with a
+            :class:`Reconnect` before each reconnect's wait.
+        until: a predicate: the first event for which it is true is yielded and
+            then the stream ends for good (a terminal event).
+        idle_timeout: seconds without a byte (also bounds connecting and the wait
+            for headers); ``None`` keeps the session's (300 s by default).
+        event_timeout: seconds without an *event* while waiting for one; comments
+            and heartbeats do not reset it.  ``None``: no limit.
+        first_event_timeout: seconds from sending a request to its first event.
+        max_event_size, max_line_length: the framer's limits (see
+            :class:`SSEDecoder`); ignored when ``decoder`` is a callable.
+
+    A timeout reconnects instead of raising; the :class:`StreamTimeout` is
+    raised only when ``max_reconnects`` is exhausted.
+
+    Returns:
+        An :class:`EventSource`: an async context manager and async iterator.
+    """
+    if json is not None and body is not None:
+        raise TypeError("pass either body= or json=, not both")
+    if retry_ms < 0 or max_retry_ms < 0:
+        raise ValueError(f"retry_ms and max_retry_ms must be >= 0, got {retry_ms}, {max_retry_ms}")
+    if max_reconnects is not None and max_reconnects < 0:
+        raise ValueError(f"max_reconnects must be >= 0 or None, got {max_reconnects}")
+    for name, value in (
+        ("idle_timeout", idle_timeout),
+        ("first_event_timeout", first_event_timeout),
+    ):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds or None, got {value}")
+    all_headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    all_headers.update(headers or {})
+    data: bytes | None
+    if json is not None:
+        data = msgspec.json.encode(json)
+        all_headers.setdefault("Content-Type", "application/json")
+    else:
+        data = body.encode() if isinstance(body, str) else body
+    # The query string goes into params: messages and reprs name the URL without it
+    # (a query may carry a token).
+    parts = urlsplit(url)
+    base_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update(params or {})
+    request = HTTPRequest(method.upper(), base_url, all_headers, query, data)
+
+    factory: DecoderFactory[Any]
+    if decoder is None:
+
+        def factory(lid: str) -> FrameDecoder[Any]:
+            return SSEDecoder(
+                max_event_size=max_event_size, max_line_length=max_line_length, last_event_id=lid
+            )
+
+    elif isinstance(decoder, EventSchema):
+        schema = decoder
+
+        def factory(lid: str) -> FrameDecoder[Any]:
+            framer = SSEDecoder(
+                max_event_size=max_event_size, max_line_length=max_line_length, last_event_id=lid
+            )
+            return TypedDecoder(schema, framer)
+
+    elif callable(decoder):
+        factory = decoder
+    else:
+        raise TypeError(f"decoder must be None, an EventSchema or a callable, got {decoder!r}")
+
+    return EventSource(
+        request,
+        factory,
+        session=session,
+        last_event_id=last_event_id,
+        retry_ms=retry_ms,
+        max_retry_ms=max_retry_ms,
+        max_reconnects=max_reconnects,
+        reconnect_on_eof=reconnect_on_eof,
+        on_reconnect=on_reconnect,
+        until=until,
+        idle_timeout=idle_timeout,
+        event_timeout=event_timeout,
+        first_event_timeout=first_event_timeout,
+        max_event_size=max_event_size,
+        max_line_length=max_line_length,
+    )
+
+
+class EventSource(Generic[T]):
+    """One logical event stream over as many connections as it takes (see :func:`connect`).
+
+    Attributes:
+        last_event_id: the last event id seen (sent as ``Last-Event-ID`` next time).
+        retry_ms: the current reconnection time (the server's last ``retry:``).
+        reconnects: how many times the stream has reconnected.
+        connections: how many connections returned a stream (2xx event stream).
+        stream: the current :class:`EventStream`, or ``None`` between connections.
+    """
+
+    def __init__(
+        self,
+        request: HTTPRequest,
+        decoder_factory: DecoderFactory[T],
+        *,
+        session: aiohttp.ClientSession | None = None,
+        last_event_id: str = "",
+        retry_ms: int = DEFAULT_RETRY_MS,
+        max_retry_ms: int = DEFAULT_MAX_RETRY_MS,
+        max_reconnects: int | None = None,
+        reconnect_on_eof: bool = True,
+        on_reconnect: OnReconnect | None = None,
+        until: Callable[[T], bool] | None = None,
+        idle_timeout: float | None = None,
+        event_timeout: float | None = None,
+        first_event_timeout: float | None = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_line_length: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.request = request
+        self.last_event_id = last_event_id
+        self.retry_ms = retry_ms
+        self.reconnects = 0
+        self.connections = 0
+        self.stream: EventStream[T] | None = None
+        self._factory = decoder_factory
+        self._session = session
+        self._owns_session = session is None
+        self._entered = False
+        self._max_retry_ms = max_retry_ms
+        self._max_reconnects = max_reconnects
+        self._reconnect_on_eof = reconnect_on_eof
+        self._on_reconnect = on_reconnect
+        self._until = until
+        self._idle_timeout = idle_timeout
+        self._event_timeout = event_timeout
+        self._first_event_timeout = first_event_timeout
+        self._rng = rng or random.Random()
+        self._limits = (max_event_size, max_line_length)  # of the replay check's framing
+        self._decoder: _ResumeFilter[T] | None = None
+        self._starts: deque[str] = deque(maxlen=_REMEMBERED_STARTS)
+        self._replayed = 0
+        self._failures = 0  # reconnects in a row without an event delivered
+        self._progressed = False  # an event was delivered since the last reconnect
+        self._done = False
+        self._events: list[T] = []
+        self._index = 0
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """The stream is over for good (ended, stopped, failed or closed)."""
+        return self._done
+
+    @property
+    def replayed(self) -> int:
+        """Events the server replayed after a reconnect, skipped (never delivered twice)."""
+        current = self._decoder.skipped if self._decoder is not None else 0
+        return self._replayed + current
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes buffered by the current connection's framing (0 between connections)."""
+        return self._decoder.pending_bytes if self._decoder is not None else 0
+
+    def __repr__(self) -> str:  # never headers (credentials) nor the query string
+        state = "closed" if self._done else ("open" if self.stream is not None else "idle")
+        return (
+            f"<EventSource {self.request.target} {state}, last event id "
+            f"{self.last_event_id!r}, {self.reconnects} reconnects>"
+        )
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def __aenter__(self) -> EventSource[T]:
+        self._entered = True
+        if self._session is None:
+            self._session = create_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End the stream for good: close the connection and the session it made (idempotent)."""
+        self._done = True
+        self._events = []
+        self._index = 0
+        await self._drop_connection()
+        session = self._session
+        if session is not None and self._owns_session:
+            self._session = None
+            await session.close()
+
+    # -- iteration --------------------------------------------------------------------
+
+    def __aiter__(self) -> EventSource[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        index = self._index
+        events = self._events
+        if index >= len(events):
+            batch = await self._next_connection_batch()
+            if batch is None:
+                raise StopAsyncIteration
+            self._events = events = batch
+            index = 0
+        self._index = index + 1
+        event = events[index]
+        if self._until is not None and self._until(event):
+            await self.aclose()  # a terminal event: delivered, then the end
+        return event
+
+    async def next_batch(self) -> list[T] | None:
+        """The events not yet handed out from the current read, else from the next
+        read(s) with events; ``None`` once the stream is over (used by ``merge``)."""
+        index = self._index
+        events = self._events
+        if index < len(events):
+            batch = events[index:] if index else events
+        else:
+            got = await self._next_connection_batch()
+            if got is None:
+                return None
+            batch = got
+        self._events = []
+        self._index = 0
+        if self._until is not None:
+            for position, event in enumerate(batch):
+                if self._until(event):
+                    await self.aclose()
+                    return batch[: position + 1]
+        return batch
+
+    async def _next_connection_batch(self) -> list[T] | None:
+        """Events of the next read, reconnecting as often as the policy allows."""
+        while not self._done:
+            stream = self.stream
+            if stream is None:
+                stream = await self._open()
+                if stream is None:  # 204, or gave up at EOF
+                    await self.aclose()
+                    return None
+            try:
+                batch = await stream.next_batch()
+            except (ResponseValidationError, StreamError):
+                raise  # one bad event; the connection goes on
+            except (ConnectError, StreamTimeout) as exc:
+                reason = "timeout" if isinstance(exc, StreamTimeout) else "dropped"
+                await self._reconnect_later(reason, exc)
+                continue
+            except BaseException:  # too large an event, cancellation, a bug
+                await self.aclose()
+                raise
+            if batch is not None:
+                self._progressed = True
+                return batch
+            assert self._decoder is not None
+            if self._decoder.finished or not self._reconnect_on_eof:
+                await self.aclose()  # a sentinel, or EOF ends it as configured
+                return None
+            await self._reconnect_later("eof", None)
+        return None
+
+    # -- connecting -------------------------------------------------------------------
+
+    async def _open(self) -> EventStream[T] | None:
+        """Send the request until it answers with an event stream (retrying per policy)."""
+        if not self._entered and self._session is None:
+            raise RuntimeError(
+                "iterate an EventSource inside `async with aiostreams.connect(...) as events:` "
+                "(it owns an HTTP session that must be closed), or pass session="
+            )
+        session = self._session
+        assert session is not None
+        loop = asyncio.get_running_loop()
+        while not self._done:
+            request = self._request()
+            started = loop.time()
+            try:
+                if self._first_event_timeout is None:
+                    response = await send(session, request, timeout=self._idle_timeout)
+                else:
+                    deadline = started + self._first_event_timeout
+                    try:
+                        response = await await_by(
+                            deadline,
+                            functools.partial(send, session, request, timeout=self._idle_timeout),
+                        )
+                    except DeadlineExceeded:
+                        raise StreamTimeout(
+                            "first_event",
+                            self._first_event_timeout,
+                            self.last_event_id,
+                            request.url,
+                        ) from None
+            except SDKError as exc:
+                if exc.status_code not in RETRYABLE_STATUSES:
+                    await self.aclose()
+                    raise
+                headers = exc.headers
+                retry_after = parse_retry_after(
+                    headers.get("Retry-After") if headers is not None else None
+                )
+                await self._reconnect_later("status", exc, retry_after)
+                continue
+            except (ConnectError, StreamTimeout) as exc:
+                await self._reconnect_later("connect", exc)
+                continue
+            except BaseException:
+                await self.aclose()
+                raise
+            if response.status == 204:  # "No Content": the server says stop reconnecting
+                response.release()
+                return None
+            if not is_event_stream(response):
+                error = await unexpected_content_type(response, request, "text/event-stream")
+                await self.aclose()
+                raise error
+            self.connections += 1
+            self._decoder = decoder = _ResumeFilter(
+                self._factory(self.last_event_id), self.last_event_id, self._starts, self._limits
+            )
+            idle = self._idle_timeout
+            self.stream = EventStream(
+                response,
+                decoder,
+                url=request.url,
+                idle_timeout=idle if idle is not None else session.timeout.sock_read,
+                event_timeout=self._event_timeout,
+                first_event_timeout=self._first_event_timeout,
+                started_at=started,
+            )
+            return self.stream
+        return None
+
+    def _request(self) -> HTTPRequest:
+        request = self.request
+        if not self.last_event_id:
+            return request
+        headers = dict(request.headers)
+        headers["Last-Event-ID"] = self.last_event_id
+        return HTTPRequest(request.method, request.url, headers, request.params, request.body)
+
+    async def _drop_connection(self) -> None:
+        """Close the current connection; keep what the next one needs (id, retry)."""
+        stream, self.stream = self.stream, None
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            self.last_event_id = decoder.last_event_id
+            if decoder.retry is not None:
+                self.retry_ms = decoder.retry
+            self._replayed += decoder.skipped
+        if stream is not None:
+            await stream.aclose()
+
+    async def _reconnect_later(
+        self, reason: str, error: BaseException | None, retry_after: float | None = None
+    ) -> None:
+        """Close the connection, then wait before the next attempt; give up (end or
+        raise ``error``) past ``max_reconnects``."""
+        await self._drop_connection()
+        if self._progressed:
+            self._failures = 0
+            self._progressed = False
+        self._failures += 1
+        if self._max_reconnects is not None and self._failures > self._max_reconnects:
+            await self.aclose()
+            if error is None:
+                return  # a clean end of the body: the stream just ends
+            if self._max_reconnects and sys.version_info >= (3, 11):
+                error.add_note(
+                    f"aiostreams.connect gave up after {self._max_reconnects} reconnects in a row "
+                    "without an event (max_reconnects)"
+                )
+            raise error
+        delay = self._delay(retry_after)
+        self.reconnects += 1
+        if self._on_reconnect is not None:
+            outcome = self._on_reconnect(
+                Reconnect(self._failures, delay, self.last_event_id, reason, error, self.reconnects)
+            )
+            if inspect.isawaitable(outcome):
+                await outcome
+        await asyncio.sleep(delay)
+
+    def _delay(self, retry_after: float | None) -> float:
+        """The server's reconnection time after a connection that worked; exponential
+        backoff with equal jitter for failures in a row; never below ``Retry-After``."""
+        base = self.retry_ms / 1000
+        if self._failures <= 1:
+            delay = base
+        else:
+            ceiling = min(base * 2 ** (self._failures - 1), max(self._max_retry_ms / 1000, base))
+            delay = self._rng.uniform(ceiling / 2, ceiling)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+_CHECKING, _SKIPPING, _PASSING = 0, 1, 2
+
+
+class _ResumeFilter(Generic[T]):
+    """The ``FrameDecoder`` of one connection: the user's decoder, behind a check
+    that skips what the server replays after a reconnect (see the module doc).
+
+    Until the connection's first event-dispatching block it frames the bytes
+    itself (a second ``SSEDecoder``, ``feed_region``/``parse_block``); from the
+    handover on, every chunk goes straight to the inner decoder (one extra call
+    per chunk, nothing per event).
+    """
+
+    __slots__ = ("_inner", "_resumed_id", "_splitter", "_starts", "_state", "_strip_lf", "skipped")
+
+    def __init__(
+        self,
+        inner: FrameDecoder[T],
+        resumed_id: str,
+        starts: deque[str],
+        limits: tuple[int, int | None],
+    ) -> None:
+        self._inner = inner
+        self._resumed_id = resumed_id
+        self._starts = starts
+        self._splitter: SSEDecoder | None = SSEDecoder(
+            max_event_size=limits[0], max_line_length=limits[1], last_event_id=resumed_id
+        )
+        self._state = _CHECKING
+        self._strip_lf = False  # the splitter ended on CR: a leading LF is its pair
+        self.skipped = 0
+
+    # -- FrameDecoder -----------------------------------------------------------------
+
+    @property
+    def last_event_id(self) -> str:
+        return self._inner.last_event_id
+
+    @last_event_id.setter
+    def last_event_id(self, value: str) -> None:
+        self._inner.last_event_id = value
+
+    @property
+    def retry(self) -> int | None:
+        return self._inner.retry
+
+    @retry.setter
+    def retry(self, value: int | None) -> None:
+        self._inner.retry = value
+
+    @property
+    def finished(self) -> bool:
+        return self._inner.finished
+
+    @property
+    def has_backlog(self) -> bool:
+        return self._inner.has_backlog
+
+    @property
+    def pending_bytes(self) -> int:
+        splitter = self._splitter
+        inner: int = getattr(self._inner, "pending_bytes", 0)
+        return inner + (splitter.pending_bytes if splitter is not None else 0)
+
+    def close(self) -> None:
+        splitter = self._splitter
+        if splitter is not None:
+            splitter.close()  # a complete retry: line of a discarded final event counts
+            if splitter.retry is not None:
+                self._inner.retry = splitter.retry
+        self._inner.close()
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[T]:
+        if self._state == _PASSING:
+            if self._strip_lf and chunk:
+                self._strip_lf = False
+                if chunk[:1] == b"\n":
+                    chunk = chunk[1:]
+            return self._inner.feed(chunk)
+        return self._check(chunk)
+
+    # -- the replay check -------------------------------------------------------------
+
+    def _check(self, chunk: bytes | bytearray | memoryview) -> list[T]:
+        splitter = self._splitter
+        assert splitter is not None
+        if not chunk:
+            return []
+        ends_in_cr = chunk[-1:] == b"\r"
+        region = splitter.feed_region(chunk)
+        if region is None:
+            return []
+        buf, end = region
+        blocks = buf[:end].split(b"\n\n")[:-1]
+        rest = buf[end:]
+        for index, block in enumerate(blocks):
+            dispatches = splitter.parse_block(block) is not None
+            if self._state == _CHECKING:
+                if not dispatches:  # id/retry/comments only: state, no event
+                    self._inner.feed(block + b"\n\n")
+                    continue
+                first_id = splitter.last_event_id
+                replaying = bool(self._resumed_id) and (
+                    first_id == self._resumed_id or first_id in self._starts
+                )
+                self._starts.append(first_id)
+                if not replaying:
+                    return self._hand_over(blocks[index:], rest, ends_in_cr)
+                self._state = _SKIPPING
+            if dispatches:
+                self.skipped += 1
+                if splitter.last_event_id == self._resumed_id:  # the last one delivered
+                    self._inner.last_event_id = self._resumed_id
+                    if splitter.retry is not None:
+                        self._inner.retry = splitter.retry
+                    return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
+        return []
+
+    def _hand_over(self, blocks: list[bytes], rest: bytes, ends_in_cr: bool) -> list[T]:
+        self._state = _PASSING
+        self._splitter = None
+        self._strip_lf = ends_in_cr
+        data = b"\n\n".join(blocks) + b"\n\n" + rest if blocks else rest
+        return self._inner.feed(data) if data else []
