@@ -202,12 +202,21 @@ EXAMPLES = _all_examples()
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> Iterator[dict[str, Future[Outcome]]]:
-    """Start every example at once on a small pool; each test waits for its own."""
+def outcomes(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[Outcome]]]:
+    """Start every selected example at once on a small pool; each test waits for its own."""
+    selected = {
+        item.callspec.params["example"].name
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and hasattr(item, "callspec")
+        and "example" in item.callspec.params
+    }
     with tempfile.TemporaryDirectory(prefix="aiostreams-docs-") as tmp:
         futures: dict[str, Future[Outcome]] = {}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             for index, example in enumerate(EXAMPLES):
+                if example.name not in selected:
+                    continue
                 workdir = Path(tmp) / str(index)
                 workdir.mkdir()
                 futures[example.name] = pool.submit(run_example, example, workdir)
