@@ -8,5 +8,6 @@ SUITE_MODULES: tuple[str, ...] = (
     "benchmarks.bench_framing",
     "benchmarks.bench_typed",
     "benchmarks.bench_scaling",
+    "benchmarks.bench_fanin",
     "benchmarks.bench_e2e",
 )

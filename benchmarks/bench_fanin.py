@@ -1,0 +1,460 @@
+"""Fan-in (issue 6): many concurrent streams on one event loop.
+
+The embedded server runs in a separate process (``ServerProcess``); the client
+opens N streams of ``/load/chat`` at once and reads every event.
+
+* ``aiostreams``: ``merge()`` of N ``open_stream`` factories, ``async for key,
+  event in merged`` (one item per event);
+* ``aiostreams (batches)``: the same merge read with ``merged.batches()``;
+* ``httpx-sse (gather)``: ``asyncio.gather`` of N tasks, each ``aconnect_sse`` +
+  ``aiter_sse()`` on one ``httpx.AsyncClient`` whose pool limits are raised to N.
+
+Each repeat is a fresh event loop and client session (connections included in
+the time; at most ``OPENING`` connection attempts in flight, for every client).
+Peak RSS is sampled every 5 ms by a thread during the repeat.
+
+Idle memory: N streams of ``/load/idle`` held open, in a fresh child process per
+measurement (so earlier cases' memory does not blur it): RSS once all are open
+minus RSS before opening, over N.  The baseline is a bare aiohttp response held
+open (``session.get`` on a ``TCPConnector(limit=0)``); httpx-sse is measured the
+same way.  Time columns mean nothing for those rows (``idle/*`` cases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
+
+from ._harness import AIOSTREAMS, Case, Measurement, Outcome, Suite, plot_curves
+
+STREAM_COUNTS = (100, 1_000, 10_000)
+#: Events per stream: ~200k events per point, fewer per stream as streams grow.
+EVENTS = {100: 2_000, 1_000: 200, 10_000: 20}
+QUICK_EVENTS = {100: 100, 1_000: 10}
+IDLE_COUNTS = (1_000, 10_000)
+QUICK_IDLE_COUNTS = (1_000,)
+IDLE_HOLD = 120  # seconds the server holds an idle stream (the child leaves sooner)
+
+#: Connection attempts in flight at once, for every client alike.  Opening 10,000
+#: connections in one burst overflows the server's accept queue (listen backlog
+#: 128, ``net.core.somaxconn``): dropped SYNs are retried after 1 s, 3 s, 7 s...
+#: and the run measures TCP retransmission timers instead of the client.
+OPENING = 128
+
+BATCHES = "aiostreams (batches)"
+HTTPX = "httpx-sse (gather)"
+IDLE_LIBRARIES = {
+    "aiostreams": "aiostreams (merge)",  # not AIOSTREAMS: no time ratio for idle rows
+    "aiohttp": "aiohttp (bare response)",
+    "httpx": "httpx-sse",
+}
+
+#: Filled while the suite runs (the table has no column for memory): one line per
+#: measurement, shown under the suite's table.
+NOTES: list[str] = []
+
+
+# -- set-up ---------------------------------------------------------------------------
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise the soft limit of open files to the hard limit; return the new soft limit.
+
+    Each stream costs one descriptor here (and one in the server process, which
+    inherits the raised limit).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raise RuntimeError(
+            f"{wanted} open files needed but the hard limit is {hard}: raise it "
+            f"(ulimit -Hn, /etc/security/limits.conf) to run this point"
+        )
+    return int(soft)
+
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+@contextmanager
+def peak_rss() -> Iterator[dict[str, float]]:
+    """Sample RSS every 5 ms in a thread; the dict gets MiB figures at exit."""
+    stop = threading.Event()
+    start = _rss()
+    peak = [start]
+
+    def sample() -> None:
+        while not stop.wait(0.005):
+            peak[0] = max(peak[0], _rss())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out: dict[str, float] = {}
+    try:
+        yield out
+    finally:
+        stop.set()
+        thread.join()
+        peak[0] = max(peak[0], _rss())
+        out["peak_rss_mib"] = peak[0] / 2**20
+        out["rss_growth_mib"] = (peak[0] - start) / 2**20
+
+
+# -- the three clients ----------------------------------------------------------------
+
+
+async def aiostreams_fanin(url: str, streams: int, events: int, *, batches: bool) -> Outcome:
+    from aiostreams import SSEDecoder, create_session, merge
+    from aiostreams._request import HTTPRequest, open_stream
+
+    request = HTTPRequest("GET", f"{url}/load/chat", params={"n": str(events)})
+    session = create_session()
+    opening = asyncio.Semaphore(OPENING)
+    count = 0
+    last: Any = None
+
+    async def open_one() -> Any:
+        async with opening:
+            return await open_stream(session, request, SSEDecoder())
+
+    try:
+        async with merge(*(open_one for _ in range(streams))) as merged:
+            if batches:
+                async for _, batch in merged.batches():
+                    count += len(batch)
+                    last = batch[-1]
+            else:
+                async for _, event in merged:
+                    count += 1
+                    last = event
+    finally:
+        await session.close()
+    return Outcome(count, None if last is None else last.data)
+
+
+async def httpx_fanin(url: str, streams: int, events: int) -> Outcome:
+    import httpx
+    from httpx_sse import aconnect_sse
+
+    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+    opening = asyncio.Semaphore(OPENING)
+    async with httpx.AsyncClient(limits=limits, timeout=None) as client:
+
+        async def one() -> tuple[int, str | None]:
+            n, last = 0, None
+            async with AsyncExitStack() as stack:
+                async with opening:
+                    source = await stack.enter_async_context(
+                        aconnect_sse(client, "GET", f"{url}/load/chat", params={"n": events})
+                    )
+                async for sse in source.aiter_sse():
+                    n += 1
+                    last = sse.data
+            return n, last
+
+        results = await asyncio.gather(*(one() for _ in range(streams)))
+    return Outcome(sum(n for n, _ in results), results[-1][1] if results else None)
+
+
+# -- throughput cases -------------------------------------------------------------------
+
+
+class _Server:
+    """One server process per case; stopped by the harness through ``close()``."""
+
+    def __init__(self, streams: int) -> None:
+        from aiostreams.server import ServerProcess
+
+        self.fd_limit = raise_open_file_limit(streams + 256)
+        self.process = ServerProcess(pace=0)
+        self.url = self.process.__enter__().url
+
+    def close(self) -> None:
+        self.process.__exit__(None, None, None)
+
+
+class _ThroughputRunner:
+    def __init__(self, library: str, streams: int, events: int) -> None:
+        self.library = library
+        self.streams = streams
+        self.events = events
+        self.server = _Server(streams)
+
+    def __call__(self) -> Outcome:
+        url = self.server.url
+        if self.library == HTTPX:
+            work = httpx_fanin(url, self.streams, self.events)
+        else:
+            batches = self.library == BATCHES
+            work = aiostreams_fanin(url, self.streams, self.events, batches=batches)
+        started = time.perf_counter()
+        with peak_rss() as memory:
+            out = asyncio.run(work)
+        seconds = time.perf_counter() - started
+        rate = out.events / seconds
+        out.extra.update(memory)
+        out.extra["events_per_s_per_stream"] = rate / self.streams
+        NOTES.append(
+            f"{self.library}, {self.streams} streams x {self.events} events: "
+            f"{rate:,.0f} events/s aggregate, {rate / self.streams:,.1f} events/s per stream, "
+            f"peak RSS {memory['peak_rss_mib']:.0f} MiB (+{memory['rss_growth_mib']:.0f} MiB "
+            f"during the run)"
+        )
+        return out
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _throughput_case(library: str, streams: int, events: int) -> Case:
+    expected = f'{{"content": "tok{events}"}}'
+    return Case(
+        case=f"{streams} streams",
+        library=library,
+        make=lambda: _ThroughputRunner(library, streams, events),
+        events=streams * events,
+        nbytes=streams * events * len(f"data: {expected}\n\n"),
+        last=expected,
+        note=f"{events} events per stream",
+        params={"kind": "throughput", "streams": float(streams)},
+        time_limit=60.0,
+    )
+
+
+# -- idle memory: one child process per measurement ---------------------------------------
+
+
+class _IdleRunner:
+    def __init__(self, library: str, streams: int) -> None:
+        self.library = library
+        self.streams = streams
+        self.server = _Server(streams)
+
+    def __call__(self) -> Outcome:
+        args = [sys.executable, "-m", "benchmarks.bench_fanin", "idle"]
+        args += [self.library, str(self.streams), self.server.url]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=90, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"idle child failed: {done.stderr.strip()[-300:]}")
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        NOTES.append(
+            f"idle, {IDLE_LIBRARIES[self.library]}, {self.streams} streams open: "
+            f"{figures['per_stream_kib']:.1f} KiB per stream "
+            f"(RSS {figures['rss_before_mib']:.0f} -> {figures['rss_after_mib']:.0f} MiB, "
+            f"opened in {figures['open_s']:.1f} s)"
+        )
+        return Outcome(0, extra=figures)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _idle_case(library: str, streams: int) -> Case:
+    return Case(
+        case=f"idle/{streams} streams",
+        library=IDLE_LIBRARIES[library],
+        make=lambda: _IdleRunner(library, streams),
+        events=0,
+        nbytes=0,
+        note="memory only (see notes); time = opening them in a child process",
+        params={"kind": "idle", "streams": float(streams)},
+        time_limit=100.0,
+    )
+
+
+async def _hold_idle(library: str, streams: int, url: str) -> dict[str, float]:
+    """Open ``streams`` idle streams, measure, close.  Runs in the child process."""
+    target = f"{url}/load/idle?hold={IDLE_HOLD}"
+    opening = asyncio.Semaphore(OPENING)
+    opened = 0
+    all_open = asyncio.Event()
+
+    def one_more() -> None:
+        nonlocal opened
+        opened += 1
+        if opened == streams:
+            all_open.set()
+
+    async def measure(opening: Any) -> dict[str, float]:
+        gc.collect()
+        before = _rss()
+        started = time.perf_counter()
+        task = asyncio.ensure_future(opening)
+        waiter = asyncio.ensure_future(all_open.wait())
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # opening ended before every stream was open: an error
+            waiter.cancel()
+            task.result()
+            raise RuntimeError(f"only {opened} of {streams} streams opened")
+        open_s = time.perf_counter() - started
+        await asyncio.sleep(0.5)  # every reader parked on its socket
+        gc.collect()
+        after = _rss()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return {
+            "per_stream_kib": (after - before) / streams / 1024,
+            "rss_before_mib": before / 2**20,
+            "rss_after_mib": after / 2**20,
+            "open_s": open_s,
+        }
+
+    if library == "aiostreams":
+        from aiostreams import SSEDecoder, create_session, merge
+        from aiostreams._request import HTTPRequest, open_stream
+
+        session = create_session()
+        request = HTTPRequest("GET", target)
+
+        async def open_one() -> Any:
+            async with opening:
+                stream = await open_stream(session, request, SSEDecoder())
+            one_more()
+            return stream
+
+        async def hold() -> None:
+            async with merge(*(open_one for _ in range(streams))) as merged:
+                async for _ in merged:
+                    raise RuntimeError("an idle stream sent an event")
+
+        try:
+            return await measure(hold())
+        finally:
+            await session.close()
+    if library == "aiohttp":
+        import aiohttp
+
+        bare = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        responses: list[aiohttp.ClientResponse] = []
+
+        async def bare_one() -> None:
+            async with opening:
+                responses.append(await bare.get(target))
+            one_more()
+
+        async def hold_bare() -> None:
+            await asyncio.gather(*(bare_one() for _ in range(streams)))
+            await asyncio.Event().wait()
+
+        try:
+            return await measure(hold_bare())
+        finally:
+            for response in responses:
+                response.close()
+            await bare.close()
+    if library == "httpx":
+        import httpx
+        from httpx_sse import aconnect_sse
+
+        limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+        async with httpx.AsyncClient(limits=limits, timeout=None) as client:
+
+            async def httpx_one() -> None:
+                async with AsyncExitStack() as stack:
+                    async with opening:
+                        source = await stack.enter_async_context(
+                            aconnect_sse(client, "GET", target)
+                        )
+                    one_more()
+                    async for _ in source.aiter_sse():
+                        raise RuntimeError("an idle stream sent an event")
+
+            return await measure(asyncio.gather(*(httpx_one() for _ in range(streams))))
+    raise SystemExit(f"unknown library {library!r}: use one of {', '.join(IDLE_LIBRARIES)}")
+
+
+# -- the suite ---------------------------------------------------------------------------
+
+
+def build(quick: bool) -> list[Case]:
+    NOTES.clear()
+    events = QUICK_EVENTS if quick else EVENTS
+    cases = [
+        _throughput_case(library, streams, per_stream)
+        for streams, per_stream in events.items()
+        for library in (AIOSTREAMS, BATCHES, HTTPX)
+    ]
+    cases += [
+        _idle_case(library, streams)
+        for streams in (QUICK_IDLE_COUNTS if quick else IDLE_COUNTS)
+        for library in IDLE_LIBRARIES
+    ]
+    return cases
+
+
+def _kind(rows: list[Measurement], kind: str) -> list[Measurement]:
+    return [m for m in rows if m.params.get("kind") == kind]
+
+
+def plot_aggregate(ax: Any, rows: list[Measurement]) -> None:
+    plot_curves(ax, _kind(rows, "throughput"), x="streams", ylabel="aggregate events/s", logx=False)
+    ax.set_xscale("log")
+
+
+def plot_peak_memory(ax: Any, rows: list[Measurement]) -> None:
+    plot_curves(
+        ax,
+        _kind(rows, "throughput"),
+        x="streams",
+        y=lambda m: m.extra.get("peak_rss_mib", float("nan")),
+        ylabel="peak RSS during the run (MiB)",
+        logx=False,
+    )
+    ax.set_xscale("log")
+
+
+def plot_idle_memory(ax: Any, rows: list[Measurement]) -> None:
+    plot_curves(
+        ax,
+        _kind(rows, "idle"),
+        x="streams",
+        y=lambda m: m.extra.get("per_stream_kib", float("nan")),
+        ylabel="KiB per idle open stream",
+        logx=False,
+        logy=False,
+    )
+    ax.set_xscale("log")
+
+
+SUITE = Suite(
+    name="fanin",
+    title="Fan-in: N concurrent streams on one event loop (server in another process)",
+    build=build,
+    description=(
+        "Each repeat opens N `/load/chat` streams at once from a fresh session and reads "
+        "every event; events/s is aggregate over all streams, connections included. "
+        "`idle/*` rows measure memory per idle open stream (see the notes); their time "
+        "and events/s columns are not throughput."
+    ),
+    notes=NOTES,
+    plots=(plot_aggregate, plot_peak_memory, plot_idle_memory),
+)
+
+
+def _child_main(argv: list[str]) -> int:
+    """``python -m benchmarks.bench_fanin idle LIBRARY STREAMS URL``: print JSON figures."""
+    if len(argv) != 4 or argv[0] != "idle":
+        raise SystemExit(__doc__)
+    library, streams, url = argv[1], int(argv[2]), argv[3]
+    raise_open_file_limit(streams + 256)
+    print(json.dumps(asyncio.run(_hold_idle(library, streams, url))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))
