@@ -170,7 +170,10 @@ class EventStream(Generic[T]):
 
     @property
     def last_event_id(self) -> str:
-        """The last event id the stream set (what a resume sends as ``Last-Event-ID``)."""
+        """The last event id the decoder has seen (what a resume sends as
+        ``Last-Event-ID``).  It is read per chunk: while events of one chunk are being
+        handed out it may already be the id of a later event of that chunk; the
+        events themselves (``ServerSentEvent.id``, an ``id`` field) carry their own."""
         return self._decoder.last_event_id
 
     @property
@@ -358,12 +361,18 @@ class EventStream(Generic[T]):
 class _EventIterator(Generic[T]):
     """What ``async for`` iterates.  It lives exactly as long as the loop does, so
     its ``__del__`` runs when the loop is left early (``break``, ``return``, an
-    exception in the body) and closes the stream then and there."""
+    exception in the body) and closes the stream then and there.
 
-    __slots__ = ("_stream",)
+    Except when the loop ended because *this iterator* raised a recoverable error
+    (one bad event): the stream is meant to go on in a new loop, so it stays open —
+    even if this iterator is collected later, by the cyclic GC, mid-way through the
+    next loop (the exception's traceback can keep it alive until then)."""
+
+    __slots__ = ("_resumable", "_stream")
 
     def __init__(self, stream: EventStream[T]) -> None:
         self._stream = stream
+        self._resumable = False
 
     def __aiter__(self) -> _EventIterator[T]:
         return self
@@ -375,35 +384,46 @@ class _EventIterator(Generic[T]):
         if index < len(events):
             stream._index = index + 1
             return events[index]
-        if await stream._refill():
+        try:
+            refilled = await stream._refill()
+        except _RECOVERABLE:
+            self._resumable = True
+            raise
+        if refilled:
             stream._index = 1
             return stream._events[0]
         raise StopAsyncIteration
 
     def __del__(self) -> None:
         stream = self._stream
-        if stream._state == _OPEN:
+        if stream._state == _OPEN and not self._resumable:
             stream._close()
 
 
 class _BatchIterator(Generic[T]):
-    """What ``stream.batches()`` returns; closes the stream when dropped early."""
+    """What ``stream.batches()`` returns; closes the stream when dropped early
+    (unless it stopped on a recoverable error, as ``_EventIterator``)."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_resumable", "_stream")
 
     def __init__(self, stream: EventStream[T]) -> None:
         self._stream = stream
+        self._resumable = False
 
     def __aiter__(self) -> _BatchIterator[T]:
         return self
 
     async def __anext__(self) -> list[T]:
-        batch = await self._stream.next_batch()
+        try:
+            batch = await self._stream.next_batch()
+        except _RECOVERABLE:
+            self._resumable = True
+            raise
         if batch is None:
             raise StopAsyncIteration
         return batch
 
     def __del__(self) -> None:
         stream = self._stream
-        if stream._state == _OPEN:
+        if stream._state == _OPEN and not self._resumable:
             stream._close()

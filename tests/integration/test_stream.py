@@ -498,3 +498,36 @@ async def test_one_bad_event_raises_and_the_stream_goes_on(session: aiohttp.Clie
             assert not stream.closed
             assert [event.data.content async for event in stream] == ["b"]
     assert pool_state(session) == (0, 1)
+
+
+@pytest.mark.parametrize("collect", [False, True], ids=["refcount", "cyclic-gc"])
+async def test_a_new_loop_goes_on_after_a_bad_event(
+    session: aiohttp.ClientSession, collect: bool
+) -> None:
+    # async for → ResponseValidationError → a new async for must see the rest, even
+    # when the first loop's iterator is only collected (by the GC) during the second.
+    async def bad_middle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(b'data: {"content": "a"}\n\ndata: {"oops": 1}\n\n')
+        await response.write(b'data: {"content": "b"}\n\ndata: {"content": "c"}\n\n')
+        return response
+
+    app = web.Application()
+    app.router.add_get("/bad", bad_middle)
+    async with run_server(app) as url:
+        decoder = operations.CHAT_SKIP_SENTINEL.decoder()
+        stream = await open_stream(session, HTTPRequest("GET", f"{url}/bad"), decoder)
+        got: list[str] = []
+        errors = 0
+        async with stream:
+            while not stream.closed:
+                try:
+                    async for event in stream:
+                        got.append(event.data.content)
+                        if collect:
+                            gc.collect()
+                except ResponseValidationError:  # noqa: PERF203 - the pattern under test
+                    errors += 1
+        assert got == ["a", "b", "c"]
+        assert errors == 1
