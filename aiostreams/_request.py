@@ -167,6 +167,8 @@ async def error_from_response(
         message += f" {response.reason}"
     if detail:
         message += f": {detail}"
+    elif body.strip():
+        message += f": {_excerpt(body)}"
     if retried:
         message += f" (after {retried} {'retry' if retried == 1 else 'retries'})"
     return SDKError(message, response.status, body, response)
@@ -177,10 +179,15 @@ async def unexpected_content_type(
 ) -> UnexpectedContentType:
     body = await _read_bounded(response)
     got = response.headers.get("Content-Type")
-    return UnexpectedContentType(
+    message = (
         f"{request.target} answered {got!r} where {expected!r} was expected"
         if got
-        else f"{request.target} answered without a Content-Type where {expected!r} was expected",
+        else f"{request.target} answered without a Content-Type where {expected!r} was expected"
+    )
+    if body.strip():
+        message += f"; the body begins: {_excerpt(body)}"
+    return UnexpectedContentType(
+        message,
         response.status,
         body,
         response,
@@ -256,6 +263,11 @@ async def _read_bounded(response: aiohttp.ClientResponse) -> str:
 
 async def _discard(response: aiohttp.ClientResponse) -> None:
     await _read_bounded(response)
+
+
+def _excerpt(body: str, limit: int = 200) -> str:
+    body = " ".join(body.split())  # one line, whatever the page looked like
+    return body if len(body) <= limit else body[:limit] + "…"
 
 
 def _text(body: bytes) -> str:

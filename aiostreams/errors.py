@@ -109,8 +109,11 @@ class SDKError(AiostreamsError):
         super().__init__(message)
 
     def __str__(self) -> str:
-        body = f": {self.body[:500]}" if self.body else ""
-        return f"{self.message} (status {self.status_code}){body}"
+        # The message already says what matters of the body (the JSON "message", or
+        # an excerpt); the body itself stays available as ``.body``.
+        if str(self.status_code) in self.message:
+            return self.message
+        return f"{self.message} (status {self.status_code})"
 
     @property
     def headers(self) -> Any:
