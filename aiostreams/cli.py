@@ -1,4 +1,4 @@
-"""The ``aiostreams`` command: serve the eventstreams API, print any SSE stream, run benchmarks."""
+"""The aiostreams command: serve the eventstreams API, print any SSE stream, run benchmarks."""
 
 from __future__ import annotations
 

@@ -123,7 +123,7 @@ async def httpx_sse_json(url: str) -> Outcome:
     return Outcome(n, None if last is None else last["content"])
 
 
-def raw_read(nbytes: int) -> Callable[[str], Awaitable[Outcome]]:
+def raw_read(nbytes: int, events: int) -> Callable[[str], Awaitable[Outcome]]:
     async def client(url: str) -> Outcome:
         import aiohttp
 
@@ -133,7 +133,7 @@ def raw_read(nbytes: int) -> Callable[[str], Awaitable[Outcome]]:
                 received += len(chunk)
         if received != nbytes:
             raise AssertionError(f"read {received} bytes, expected {nbytes}")
-        return Outcome(EVENTS, f"tok{EVENTS}")  # counted in bytes, not parsed
+        return Outcome(events, f"tok{events}")  # counted in bytes, not parsed
 
     return client
 
@@ -160,7 +160,7 @@ def build(quick: bool) -> list[Case]:
 
         def make(client: Callable[[str], Awaitable[Outcome]] | None = client) -> Runner:
             url = f"{server_url()}/load/chat?n={events}&chunk=16384&sentinel=1"
-            runner = LoopRunner(client or raw_read(nbytes), url)
+            runner = LoopRunner(client or raw_read(nbytes, events), url)
             runner()  # warm-up: the server builds and caches the body
             return runner
 
