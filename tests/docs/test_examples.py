@@ -57,6 +57,7 @@ PAGES_WITH_EXAMPLES = frozenset(
         "resilience.md",
         "design.md",
         "cli.md",
+        "README.md",
     }
 )
 #: Pages about commands and figures, not code.
