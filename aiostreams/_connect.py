@@ -659,8 +659,12 @@ class _ResumeFilter(Generic[T]):
         self._inner = inner
         self._resumed_id = resumed_id
         self._starts = starts
+        # Until the handover this framer, not the inner decoder, holds the bytes: it
+        # must enforce the same limits (a user's SSEDecoder carries its own).
         self._splitter: SSEDecoder | None = SSEDecoder(
-            max_event_size=limits[0], max_line_length=limits[1], last_event_id=resumed_id
+            max_event_size=getattr(inner, "max_event_size", limits[0]),
+            max_line_length=getattr(inner, "max_line_length", limits[1]),
+            last_event_id=resumed_id,
         )
         self._state = _CHECKING
         self._strip_lf = False  # the splitter ended on CR: a leading LF is its pair
