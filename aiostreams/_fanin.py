@@ -230,10 +230,18 @@ class Merge(Generic[T_co]):
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled():
-            crash = task.exception()  # only a BaseException: Exceptions are handled
-            if crash is not None and self._error is None:
-                self._stop_all(crash)
+        if self._error is None and self._state == "open":
+            if task.cancelled():
+                # Not by the merge (it cancels only after setting _error or closing):
+                # its end marker will never come, so stop rather than wait forever.
+                self._stop_all(
+                    RuntimeError(
+                        "a merge source task was cancelled from outside the merge; "
+                        "every source was stopped"
+                    )
+                )
+            elif (crash := task.exception()) is not None:
+                self._stop_all(crash)  # a BaseException: Exceptions are handled in the task
         if self._error is not None and not self._tasks:
             # Every source is closed by now: ending the channel lets the consumer
             # drain the buffer, then see the error.
@@ -530,7 +538,13 @@ def merge(
     repeated.  The merge owns its sources: leaving the ``async with`` (after the end,
     ``break``, an exception, cancellation) cancels every source task, closes every
     stream and releases every connection before ``__aexit__`` returns; no task is
-    left behind.  Cancellation and ``BaseException`` are never turned into failures.
+    left behind.  Cancellation and any other ``BaseException`` is never turned into a
+    failure: one escaping a source stops every source and is raised as with
+    ``"raise"``.
+
+    Memory: at most ``maxsize`` batches in the buffer plus one held by each source
+    waiting for room; aiohttp's read window then stops reading the sockets, and TCP
+    flow control slows the servers.
     """
     named: list[tuple[Hashable | None, Source[Any]]] = [(None, s) for s in sources]
     named += list(named_sources.items())

@@ -17,8 +17,16 @@ import anyio
 import pytest
 from aiohttp import web
 
-from aiostreams import SDK, EventStream, ServerSentEvent, SSEDecoder, create_session
-from aiostreams._fanin import Merge, MergeFailure, merge
+from aiostreams import (
+    SDK,
+    EventStream,
+    Merge,
+    MergeFailure,
+    ServerSentEvent,
+    SSEDecoder,
+    create_session,
+    merge,
+)
 from aiostreams._request import HTTPRequest, open_stream
 from aiostreams.errors import SDKError
 from aiostreams.server import create_app, run_server
@@ -305,6 +313,26 @@ async def test_leaving_before_sources_start_closes_them() -> None:
     assert not other_tasks()
 
 
+async def test_leaving_closes_generators_suspended_at_a_yield() -> None:
+    closed: list[int] = []
+
+    async def endless(tag: int) -> AsyncIterator[int]:
+        try:
+            while True:
+                yield tag  # held here while the full buffer makes the merge wait
+        finally:
+            closed.append(tag)
+
+    taken = 0
+    async with merge(*(endless(i) for i in range(5)), maxsize=1) as merged:
+        async for _ in merged:
+            taken += 1
+            if taken == 3:
+                break
+    assert sorted(closed) == list(range(5))
+    assert not other_tasks()
+
+
 async def test_exception_in_the_loop_body_is_not_wrapped(opener: Opener) -> None:
     with pytest.raises(ValueError, match="mine"):
         async with merge(opener("chat", n=5)) as merged:
@@ -383,6 +411,37 @@ async def test_yield_policy_batches_carry_the_failure(opener: Opener) -> None:
         batches = [batch async for _, batch in merged.batches()]
     assert batches[0] == ["ok0"]
     assert len(batches) == 2 and isinstance(batches[1][0], MergeFailure)
+
+
+class Fatal(BaseException):
+    pass
+
+
+async def test_a_base_exception_from_a_source_stops_every_source(opener: Opener) -> None:
+    async def fatal() -> AsyncIterator[int]:
+        yield 1
+        raise Fatal("not an Exception: never a MergeFailure")
+
+    with pytest.raises(Fatal):
+        async with merge(opener("idle", hold=30), fatal(), on_error="yield") as merged:
+            async for _ in merged:
+                pass
+    assert all(stream.closed for stream in opener.streams)
+
+
+async def test_a_source_task_cancelled_from_outside_stops_the_merge(opener: Opener) -> None:
+    async with merge(opener("idle", hold=30), opener("idle", hold=30)) as merged:
+        await eventually(lambda: len(opener.streams) == 2, "both streams open")
+        [victim, *_] = [
+            task
+            for task in other_tasks()
+            if getattr(task.get_coro(), "__qualname__", "") == "Merge._run_source"
+        ]
+        victim.cancel()
+        with pytest.raises(RuntimeError, match="cancelled from outside the merge"):
+            async for _ in merged:
+                pass
+    assert all(stream.closed for stream in opener.streams)
 
 
 # -- backpressure ------------------------------------------------------------------------
