@@ -34,7 +34,8 @@ __all__ = ["EventSchema", "TypedDecoder"]
 T = TypeVar("T")
 
 _DATA_PREFIX = b"data: "
-_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+#: msgspec raises UnicodeDecodeError for invalid UTF-8 inside a JSON string.
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
 
 Builder = Callable[[Any, str, str, "int | None"], Any]
 

@@ -184,19 +184,11 @@ def _decode_typed(chunks: list[bytes], max_event_size: int = 1 << 20) -> tuple[l
     return events, errors
 
 
-#: Exceptions that escape today although they should not: the known bug pinned by
-#: ``test_invalid_utf8_inside_json_is_a_validation_error`` (strict xfail).  Once it is
-#: fixed that test fails as XPASS: then empty this tuple.
-KNOWN_BUG_ESCAPES: tuple[type[Exception], ...] = (UnicodeDecodeError,)
-
-
 @SETTINGS
 @given(chunked(st.one_of(sse_garbage, sse_events)))
 def test_typed_decoder_raises_only_documented_errors_and_goes_on(chunks: list[bytes]) -> None:
     try:
         events, _ = _decode_typed(chunks)
-    except KNOWN_BUG_ESCAPES:
-        return
     except Exception as exc:  # noqa: BLE001 - anything else escaping is the bug looked for
         # Any other exception is a bug: fail with a readable reproduction.
         pytest.fail(f"{exc.__class__.__name__} escaped the typed decoder: {exc!r}")
@@ -208,8 +200,6 @@ def test_typed_decoder_raises_only_documented_errors_and_goes_on(chunks: list[by
 def test_typed_decoder_under_a_small_limit(chunks: list[bytes], limit: int) -> None:
     try:
         _decode_typed(chunks, max_event_size=limit)
-    except KNOWN_BUG_ESCAPES:
-        return
     except Exception as exc:  # noqa: BLE001 - anything else escaping is the bug looked for
         pytest.fail(f"{exc.__class__.__name__} escaped the typed decoder: {exc!r}")
 
@@ -231,13 +221,6 @@ def test_good_events_around_bad_ones_are_all_delivered_in_order() -> None:
         assert errors == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="known bug (reported to the lead): msgspec raises a bare UnicodeDecodeError for "
-    "invalid UTF-8 inside a JSON string, and aiostreams._typed._DECODE_ERRORS does not "
-    "include it; the fix is adding UnicodeDecodeError there",
-)
 def test_invalid_utf8_inside_json_is_a_validation_error() -> None:
     decoder = SCHEMA.decoder()
     with pytest.raises(ResponseValidationError) as info:
