@@ -46,9 +46,9 @@ from operator import itemgetter
 from typing import Final
 
 from ._events import ServerSentEvent
-from .errors import EventTooLarge
+from .errors import EventTooLarge, LineTooLong
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "LineTooLong", "SSEDecoder"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder"]
 
 #: 16 MiB.  Far above any real event (LLM token streams send tens of bytes, large
 #: JSON documents a few MiB) yet small enough that a runaway server cannot exhaust
@@ -71,25 +71,6 @@ _strip_id = itemgetter(slice(4, None))
 _COPY_BELOW: Final = 2048
 
 
-class LineTooLong(EventTooLarge):
-    """One unfinished line grew past the framer's ``max_line_length``.
-
-    A subclass of :class:`~aiostreams.errors.EventTooLarge`: whoever handles the
-    buffer limit handles this one too.  Like it, the stream cannot continue.
-    """
-
-    def __init__(self, size: int, limit: int) -> None:
-        self.size = size
-        self.limit = limit
-        Exception.__init__(
-            self,
-            f"SSE line exceeds max_line_length: {size} bytes without a line break, limit is "
-            f"{limit} bytes; pass a larger max_line_length (e.g. SSEDecoder(max_line_length=...) "
-            "or aiostreams.connect(..., max_line_length=...)) if the server legitimately "
-            "sends lines this long",
-        )
-
-
 #: (event type, data bytes, retry) of a block that dispatches an event.
 RawFrame = tuple[str, bytes, "int | None"]
 
@@ -108,7 +89,7 @@ class SSEDecoder:
         last_event_id: the initial last event id (e.g. when resuming a stream).
         max_line_length: the most bytes kept for one unfinished line, or ``None``
             (only ``max_event_size`` bounds it).  Past it, :meth:`feed` raises
-            :class:`LineTooLong`.  Checked only where bytes are buffered (a chunk
+            :class:`~aiostreams.errors.LineTooLong`.  Checked only where bytes are buffered (a chunk
             that completes no event): a line that arrives whole inside one chunk
             costs no buffering and is not measured, so the check adds nothing to
             the per-event path.

@@ -2,6 +2,7 @@
 
     AiostreamsError
     ├── EventTooLarge              the framer's buffer limit was hit (sans-IO)
+    │   └── LineTooLong            one unfinished line passed max_line_length
     ├── ResponseValidationError    an event's data does not fit its declared type
     ├── StreamError                the server reported an error inside the stream
     ├── SDKError                   an HTTP response was not a usable stream
@@ -24,6 +25,7 @@ __all__ = [
     "AiostreamsError",
     "ConnectError",
     "EventTooLarge",
+    "LineTooLong",
     "ResponseValidationError",
     "SDKError",
     "StreamError",
@@ -49,6 +51,25 @@ class EventTooLarge(AiostreamsError):
             f"SSE event exceeds max_event_size: {size} bytes buffered, limit is {limit} bytes; "
             "pass a larger max_event_size (e.g. SSEDecoder(max_event_size=...)) if the server "
             "legitimately sends events this large"
+        )
+
+
+class LineTooLong(EventTooLarge):
+    """One unfinished line grew past the framer's ``max_line_length``.
+
+    A subclass of :class:`EventTooLarge`: whoever handles the
+    buffer limit handles this one too.  Like it, the stream cannot continue.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        Exception.__init__(
+            self,
+            f"SSE line exceeds max_line_length: {size} bytes without a line break, limit is "
+            f"{limit} bytes; pass a larger max_line_length (e.g. SSEDecoder(max_line_length=...) "
+            "or aiostreams.connect(..., max_line_length=...)) if the server legitimately "
+            "sends lines this long",
         )
 
 

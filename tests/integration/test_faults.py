@@ -21,12 +21,12 @@ import pytest
 
 from aiostreams import ServerSentEvent, SSEDecoder, connect, create_session
 from aiostreams._connect import EventSource
-from aiostreams._framing import LineTooLong
 from aiostreams._request import HTTPRequest, send
 from aiostreams._stream import EventStream
 from aiostreams.errors import (
     ConnectError,
     EventTooLarge,
+    LineTooLong,
     SDKError,
     StreamTimeout,
     UnexpectedContentType,

@@ -19,10 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiostreams import EventSchema, ServerSentEvent, SSEDecoder
-from aiostreams._framing import LineTooLong
 from aiostreams.errors import (
     AiostreamsError,
     EventTooLarge,
+    LineTooLong,
     ResponseValidationError,
     StreamError,
 )
