@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import aiohttp
 import msgspec
 
+from .._connect import EventSource, connect
 from .._request import (
     HTTPRequest,
     is_event_stream,
@@ -283,6 +284,55 @@ class StreamCall(Generic[T, J]):
             http_headers=http_headers,
         )
 
+    def connect(
+        self,
+        *,
+        server_url: str | None = None,
+        http_headers: Mapping[str, str] | None = None,
+        reconnect_on_eof: bool = False,
+        **options: Any,
+    ) -> EventSource[T]:
+        """The opt-in to resuming: the same request as a stream that reconnects when
+        the connection drops or stalls, sending ``Last-Event-ID`` so nothing is lost
+        or repeated (see :func:`aiostreams.connect`)::
+
+            async with sdk.eventstreams.rich.connect(on_reconnect=print) as events:
+                async for event in events:
+                    ...
+
+        A stream of this API that ends cleanly is complete, so unlike a browser's
+        EventSource it is not reopened (``reconnect_on_eof=True`` would).  Other
+        keyword arguments (``on_reconnect``, ``last_event_id``, ``max_reconnects``,
+        ``idle_timeout``, ``event_timeout``, ``first_event_timeout``, ...) go to
+        :func:`aiostreams.connect`.  The SDK's retries apply to opening each
+        connection through ``connect``'s own backoff, not ``retry_config``.
+        """
+        return self._connect(None, server_url, http_headers, reconnect_on_eof, options)
+
+    def _connect(
+        self,
+        request: msgspec.Struct | Mapping[str, Any] | None,
+        server_url: str | None,
+        http_headers: Mapping[str, str] | None,
+        reconnect_on_eof: bool,
+        options: dict[str, Any],
+    ) -> EventSource[T]:
+        sdk = self._sdk
+        http_request = sdk.build_request(
+            self.operation, request, server_url=server_url, http_headers=http_headers
+        )
+        return connect(
+            http_request.url,
+            method=http_request.method,
+            headers=http_request.headers,
+            params=http_request.params,
+            body=http_request.body,
+            decoder=self.operation.schema,
+            session=sdk.session,
+            reconnect_on_eof=reconnect_on_eof,
+            **options,
+        )
+
     def __repr__(self) -> str:
         return f"<operation {self.operation.name}: {self.operation.method} {self.operation.path}>"
 
@@ -310,6 +360,18 @@ class RequestCall(StreamCall[T, J]):
             timeout_ms=timeout_ms,
             http_headers=http_headers,
         )
+
+    def connect(  # type: ignore[override]  # adds the required request=
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        server_url: str | None = None,
+        http_headers: Mapping[str, str] | None = None,
+        reconnect_on_eof: bool = False,
+        **options: Any,
+    ) -> EventSource[T]:
+        """As :meth:`StreamCall.connect`, sending ``request``."""
+        return self._connect(request, server_url, http_headers, reconnect_on_eof, options)
 
 
 class Eventstreams:

@@ -335,3 +335,55 @@ async def test_a_thousand_concurrent_streams_over_one_sdk(eventstreams_server: s
         assert counts == [4] * 1000
         acquired, _ = pool_state(s.session)
         assert acquired == 0
+
+
+# -- opting in to resume --------------------------------------------------------------
+
+
+async def test_an_operation_opted_in_to_resume_survives_a_dropped_connection() -> None:
+    # A json endpoint that gives ids, drops the TCP connection after two events on
+    # the first connection, and resumes after Last-Event-ID on the next one.
+    words = ["Hello", " ", "world", "!"]
+    seen_last_ids: list[str | None] = []
+    auth_seen: list[str | None] = []
+
+    async def json_stream(request: web.Request) -> web.StreamResponse:
+        seen_last_ids.append(request.headers.get("Last-Event-ID"))
+        auth_seen.append(request.headers.get("Authorization"))
+        start = int(request.headers.get("Last-Event-ID", "0"))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i in range(start, len(words)):
+            await response.write(
+                b'id: %d\ndata: {"content": "%s"}\n\n' % (i + 1, words[i].encode())
+            )
+            if len(seen_last_ids) == 1 and i == 1:
+                assert request.transport is not None
+                request.transport.abort()  # no clean end: the client must resume
+                return response
+        return response
+
+    app = web.Application()
+    app.router.add_post("/eventstreams/json", json_stream)
+    reconnects: list[Any] = []
+    async with (
+        run_server(app) as url,
+        SDK(server_url=url, security=shared.Security(api_key_auth="Token k")) as sdk,
+        sdk.eventstreams.json.connect(on_reconnect=reconnects.append, retry_ms=0) as events,
+    ):
+        got = [event.data.content async for event in events]
+    assert got == words  # every event once, in order
+    assert seen_last_ids == [None, "2"]
+    assert auth_seen == ["Token k", "Token k"]
+    assert [r.reason for r in reconnects] == ["dropped"]
+
+
+async def test_a_request_operation_opted_in_to_resume_ends_at_its_sentinel(
+    eventstreams_server: str,
+) -> None:
+    async with SDK(server_url=eventstreams_server) as sdk:
+        events = sdk.eventstreams.chat_skip_sentinel.connect(request={"prompt": "hi"})
+        async with events:
+            got = [event.data.content async for event in events]
+        assert got == ["Hello", " ", "world", "!"]
+        assert events.reconnects == 0
