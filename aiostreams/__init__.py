@@ -1,15 +1,27 @@
-"""aiostreams: fast, typed, asyncio-native Server-Sent Events."""
+"""aiostreams: fast, typed, asyncio-native Server-Sent Events.
 
-from ._connect import EventSource, Reconnect, connect
+The sans-IO layer (``SSEDecoder``, ``EventSchema``, the encoder) is imported
+eagerly and needs only msgspec; everything that does I/O (aiohttp, anyio) is
+imported on first use, so ``from aiostreams import SSEDecoder`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._encoding import encode_event, encode_sse
 from ._events import ServerSentEvent
-from ._fanin import Merge, MergeFailure, merge
 from ._framing import SSEDecoder
-from ._retry import BackoffStrategy, RetryConfig
-from ._session import create_session
-from ._stream import EventStream
 from ._typed import EventSchema, TypedDecoder
-from .sdk import SDK
+
+if TYPE_CHECKING:
+    from ._connect import EventSource, Reconnect, connect
+    from ._fanin import Merge, MergeFailure, merge
+    from ._retry import BackoffStrategy, RetryConfig
+    from ._session import create_session
+    from ._stream import EventStream
+    from .sdk import SDK
 
 __all__ = [
     "SDK",
@@ -31,3 +43,31 @@ __all__ = [
     "merge",
 ]
 __version__ = "0.1.0"
+
+#: Public names of the I/O layers, and the module each is imported from on first use.
+_LAZY = {
+    "EventSource": "._connect",
+    "Reconnect": "._connect",
+    "connect": "._connect",
+    "Merge": "._fanin",
+    "MergeFailure": "._fanin",
+    "merge": "._fanin",
+    "BackoffStrategy": "._retry",
+    "RetryConfig": "._retry",
+    "create_session": "._session",
+    "EventStream": "._stream",
+    "SDK": ".sdk",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiostreams' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
