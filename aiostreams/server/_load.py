@@ -238,7 +238,8 @@ async def _hold(request: web.Request, seconds: float) -> None:
     """Keep the connection open ``seconds`` or until the client leaves.
 
     The runners of this package cancel the handler when the client leaves; the
-    polling covers runners that do not (aiohttp's default).
+    polling covers runners that do not (aiohttp's default).  It is slow on purpose:
+    10,000 held streams must not wake the server thousands of times a second.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -246,7 +247,7 @@ async def _hold(request: web.Request, seconds: float) -> None:
         remaining = deadline - loop.time()
         if remaining <= 0:
             return
-        await asyncio.sleep(min(remaining, 1.0))
+        await asyncio.sleep(min(remaining, 10.0))
 
 
 async def _abort(request: web.Request) -> None:
