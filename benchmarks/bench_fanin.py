@@ -48,9 +48,9 @@ QUICK_IDLE_POINTS = {"aiostreams": (1_000,), "aiohttp": (1_000,), "httpx": (1_00
 IDLE_HOLD = 120  # seconds the server holds an idle stream (the child leaves sooner)
 
 #: Connection attempts in flight at once, for every client alike.  Opening 10,000
-#: connections in one burst overflows the server's accept queue (listen backlog
-#: 128, ``net.core.somaxconn``): dropped SYNs are retried after 1 s, 3 s, 7 s...
-#: and the run measures TCP retransmission timers instead of the client.
+#: connections in one burst can overflow the server's accept queue (its listen
+#: backlog, capped by ``net.core.somaxconn``): dropped SYNs are retried after 1 s,
+#: 3 s, 7 s... and the run would measure TCP retransmission timers, not the client.
 OPENING = 128
 
 BATCHES = "aiostreams (batches)"
