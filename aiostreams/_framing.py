@@ -12,11 +12,19 @@ then an empty line", and the stream splits into *blocks*: each block is the
 lines of one event, followed by a dispatch.  Blocks are independent except for
 the last-event-id and reconnection time, so:
 
-* ``bytes.split(b"\\n\\n")`` (C speed) cuts a buffer into complete blocks; the
-  last piece is the incomplete tail and is kept for the next chunk.
-* The common block ``data: <one line>`` is recognised with two C-level checks
-  and its payload is sliced out once; anything else goes through the general
-  line-by-line parser (``parse_block``).
+* ``feed_region`` finds the last blank line in the new bytes (C speed): what is
+  before it is the completed *region*, what follows is kept for the next chunk.
+* A region is decoded by the first of three paths that applies:
+
+  1. every block is one ``data: <line>`` (LLM token streams): one UTF-8 decode
+     and one ``split("\\n\\ndata: ")`` for the whole region, checked exact by a
+     count of LFs (``single_line_data`` is the same on bytes, for typed events);
+  2. every block has the same ``id:``/``event:``/``data:`` lines: split into
+     lines once and decoded column-wise with C-level ``map`` (``_uniform_events``);
+  3. anything else: block by block through the line-by-line parser of the
+     standard (``parse_block``).
+
+  The property tests check 1 and 2 against a transcription of the standard.
 
 Invariants
 ----------
@@ -28,10 +36,10 @@ Invariants
   CR).  A CR at the very end of a chunk is a complete line ending already; an LF
   at the start of the next chunk is then the second half of that CRLF and is
   dropped (``_after_cr``).
-* UTF-8 is decoded per field with ``errors="replace"``.  CR, LF and ":" are ASCII
-  and can never sit inside a multi-byte sequence, so decoding each field alone
-  gives exactly what decoding the whole stream would (the standard's "UTF-8
-  decode"), however the chunks were cut.
+* UTF-8 is decoded per field or per region with ``errors="replace"``.  CR, LF
+  and ":" are ASCII and can never sit inside a multi-byte sequence, so decoding
+  a field or a region alone gives exactly what decoding the whole stream would
+  (the standard's "UTF-8 decode"), however the chunks were cut.
 * One leading BOM (EF BB BF) is stripped, even when split across chunks.
 
 Complexity: every byte is scanned a constant number of times; memory is bounded
