@@ -252,7 +252,7 @@ def run_cases(
     gc.freeze()
     results: list[Measurement] = []
     for i, (suite, case) in enumerate(planned, 1):
-        label = f"[{i}/{len(planned)}] {suite.name}/{case.case}/{case.library}"
+        label = f"{_bar(i, len(planned))} {suite.name}/{case.case}/{case.library}"
         t0 = time.perf_counter()
         m = measure(suite.name, case, repeats, time_limit, budget)
         took = time.perf_counter() - t0
@@ -264,6 +264,12 @@ def run_cases(
         results.append(m)
     gc.unfreeze()
     return results
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    """A progress bar for the stderr lines: ``[#######-------------]  7/20``."""
+    filled = round(width * done / total)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done:>{len(str(total))}}/{total}"
 
 
 # -- machine ------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_markdown_table_is_written_and_printed(quick_run: tuple[Path, str, str])
     assert "ratio aiostreams/peer" in md
     assert "Machine:" in md
     assert md.strip() in stdout
-    assert "[1/" in stderr and "framing/" in stderr  # progress lines
+    assert "] 1/" in stderr and "framing/" in stderr  # progress bar lines
 
 
 def test_png_is_written(quick_run: tuple[Path, str, str]) -> None:
