@@ -268,27 +268,23 @@ class StreamCall(Generic[T, J]):
         http_headers: Mapping[str, str] | None = None,
     ) -> EventStream[T] | J:
         """Open the stream; the options are those of :class:`aiostreams.SDK` calls."""
-        call = functools.partial(
-            self._call,
-            retries=retries,
-            server_url=server_url,
-            timeout_ms=timeout_ms,
-            http_headers=http_headers,
+        return self._open(
+            retries=retries, server_url=server_url, timeout_ms=timeout_ms, http_headers=http_headers
         )
+
+    def _open(self, **arguments: Any) -> EventStream[T] | J:
+        """Run the async call in the portal's loop; wrap a stream for sync iteration."""
+        call = functools.partial(self._call, **arguments)
         result: EventStream[T] | J = _wrap(self._portal, _run(self._portal, call))
         return result
 
 
-class RequestCall(Generic[T, J]):
+class RequestCall(StreamCall[T, J]):
     """A blocking operation with a JSON request body."""
 
-    __slots__ = ("_call", "_portal")
+    __slots__ = ()
 
-    def __init__(self, portal: BlockingPortal, call: _sdk.RequestCall[T, J]) -> None:
-        self._portal = portal
-        self._call = call
-
-    def __call__(
+    def __call__(  # type: ignore[override]  # adds the required request=
         self,
         *,
         request: msgspec.Struct | Mapping[str, Any],
@@ -298,16 +294,13 @@ class RequestCall(Generic[T, J]):
         http_headers: Mapping[str, str] | None = None,
     ) -> EventStream[T] | J:
         """Send ``request`` and open the stream (``chat`` with ``stream: False``: the list)."""
-        call = functools.partial(
-            self._call,
+        return self._open(
             request=request,
             retries=retries,
             server_url=server_url,
             timeout_ms=timeout_ms,
             http_headers=http_headers,
         )
-        result: EventStream[T] | J = _wrap(self._portal, _run(self._portal, call))
-        return result
 
 
 class Eventstreams:
