@@ -217,8 +217,14 @@ async def _send_once(
             skip_auto_headers=_NO_BODY_SKIP if request.body is None else None,
         )
     except aiohttp.ConnectionTimeoutError as exc:
+        # ``connect`` (which includes waiting for a free pooled connection) or
+        # ``sock_connect`` fired; a caller's session may set only one of them.
+        limits = [t for t in (client_timeout.connect, client_timeout.sock_connect) if t]
         raise ConnectError(
-            request.url, f"timed out after {client_timeout.sock_connect:g} s while connecting"
+            request.url,
+            f"timed out after {min(limits):g} s while connecting"
+            if limits
+            else "timed out while connecting",
         ) from exc
     except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
         raise StreamTimeout("idle", client_timeout.sock_read or 0.0, "", request.url) from exc

@@ -442,6 +442,23 @@ async def test_connection_lost_mid_stream_is_connect_error(
     assert stream.closed
 
 
+async def test_connect_timeout_of_a_callers_session_without_sock_connect(
+    server: tuple[str, dict[str, int]],
+) -> None:
+    """A caller's session may bound connecting with ``connect=`` only (which also
+    covers waiting for a free pooled connection): still a ConnectError naming it."""
+    url, _ = server
+    timeout = aiohttp.ClientTimeout(total=None, connect=0.2)
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        held = await open_raw(session, f"{url}/endless")  # the only connection
+        with pytest.raises(ConnectError) as info:
+            await open_raw(session, f"{url}/script")
+        await held.aclose()
+    assert "timed out after 0.2 s while connecting" in str(info.value)
+    assert info.value.url == f"{url}/script"
+
+
 # -- proxies ------------------------------------------------------------------------------
 
 
