@@ -210,11 +210,13 @@ class Merge(Generic[T_co]):
         tb: TracebackType | None,
     ) -> None:
         self._state = "closed"
+        # No one reads any more: a source task still sending (a failure raised while
+        # it closes, into a full buffer) must stop instead of waiting forever.
+        self._receive.close()
         try:
             await _cancel_and_wait(self._tasks)  # each task closes its source as it stops
         finally:
             self._batch = []
-            self._receive.close()
             self._send.close()
             with anyio.CancelScope(shield=True):
                 await self._close_leftovers()

@@ -503,3 +503,29 @@ async def test_misuse_is_explained() -> None:
         merge(maxsize=0)
     async with merged:
         assert [item async for item in merged] == []
+
+
+async def test_leaving_with_a_full_buffer_when_a_source_fails_to_close_does_not_hang() -> None:
+    closing: list[int] = []
+
+    async def breaks_on_close(tag: int) -> AsyncIterator[int]:
+        try:
+            while True:
+                yield tag
+        finally:
+            closing.append(tag)
+            raise ValueError("cleanup failed")  # becomes a failure while the merge closes
+
+    async def leave() -> None:
+        async with merge(breaks_on_close(0), breaks_on_close(1), maxsize=1, on_error="yield") as m:
+            async for _ in m:
+                await eventually(lambda: m.statistics().tasks_waiting_send > 0, "a full buffer")
+                break
+
+    # __aexit__ shields its wait for the source tasks: watch it from another task.
+    task = asyncio.create_task(leave())
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done, "leaving the merge hung: a failure was delivered into the full buffer"
+    await task
+    assert sorted(closing) == [0, 1]
+    assert not other_tasks()
