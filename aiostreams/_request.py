@@ -10,6 +10,7 @@ servers become :class:`ConnectError` (naming the URL), silence becomes
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -38,6 +39,9 @@ T = TypeVar("T")
 MAX_ERROR_BODY: Final = 64 * 1024
 
 _NO_BODY_SKIP: Final = frozenset({"Content-Type"})
+
+#: The query string of a URL inside an aiohttp message (a query may carry a token).
+_QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,9 @@ async def _send_once(
             request.url, f"{exc.os_error.strerror or exc.os_error}; is the server running there?"
         ) from exc
     except (aiohttp.ClientError, OSError) as exc:
-        raise ConnectError(request.url, f"{exc.__class__.__name__}: {exc}") from exc
+        # e.g. TooManyRedirects names the URL it gave up at, query string included
+        reason = _QUERY.sub(r"\1", f"{exc.__class__.__name__}: {exc}")
+        raise ConnectError(request.url, reason) from exc
 
 
 def _media_type(response: aiohttp.ClientResponse) -> str:

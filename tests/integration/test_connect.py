@@ -585,6 +585,20 @@ async def test_cross_origin_redirect_drops_authorization_same_origin_keeps_it() 
         assert seen["b"] == [SECRET]
 
 
+async def test_query_token_not_in_a_redirect_loop_error(serve: Callable[..., object]) -> None:
+    """aiohttp's TooManyRedirects names the URL it stopped at, query included."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        raise web.HTTPFound("/s?token=q-secret")
+
+    url, _ = await serve(handler)  # type: ignore[misc]
+    error = await _error_of(connect(f"{url}?token=q-secret", max_reconnects=0))
+    assert isinstance(error, ConnectError) and "TooManyRedirects" in str(error)
+    assert f"{url}" in str(error)
+    assert "q-secret" not in str(error) and "q-secret" not in repr(error)
+
+
 def test_request_repr_has_no_headers() -> None:
     request = HTTPRequest("GET", "http://h/s", {"Authorization": SECRET}, {"k": "q-secret"})
     assert "sk-very-secret" not in repr(request) and "q-secret" not in repr(request)
