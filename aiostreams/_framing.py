@@ -51,7 +51,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import repeat
 from operator import itemgetter
-from typing import Final
+from typing import AnyStr, Final
 
 from ._events import ServerSentEvent
 from .errors import EventTooLarge, LineTooLong
@@ -70,7 +70,9 @@ _SSE = ServerSentEvent
 #: Regions shorter than this are parsed block by block: the column-wise path only
 #: pays off over several events.
 _UNIFORM_MIN: Final = 512
-_COLUMN_PREFIXES: Final = ("data: ", "event: ", "id: ")
+#: The field lines path 2 understands, in the order of ``uniform_columns``' result.
+_STR_FIELDS: Final = ("data: ", "event: ", "id: ")
+_BYTES_FIELDS: Final = (b"data: ", b"event: ", b"id: ")
 _strip_data = itemgetter(slice(6, None))
 _strip_event = itemgetter(slice(7, None))
 _strip_id = itemgetter(slice(4, None))
@@ -189,46 +191,22 @@ class SSEDecoder:
         return out
 
     def _uniform_events(self, text: str) -> list[ServerSentEvent] | None:
-        """Column-wise path for a region whose blocks all have the same lines, each
-        ``id: ``, ``event: `` or one ``data: `` (e.g. ``id``/``event``/``data`` streams).
-
-        ``text.split("\\n")`` then puts field j of every block at indices j,
-        j + period, ...: slicing with a step gives each field's column, checked and
-        stripped by C-level ``map`` calls, so no Python code runs per event.  Any
-        other shape (comments, retry, several data lines, mixed shapes) returns
-        ``None`` and the block-by-block parser runs instead.
-        """
-        lines = text.split("\n")
-        del lines[-1]  # the "" after the region's final LF
-        try:
-            width = lines.index("")
-        except ValueError:  # pragma: no cover - a region always ends in a blank line
+        """Path 2 (see the module doc): decode a region of same-shaped blocks
+        column-wise, with no Python code per event; ``None`` for any other shape."""
+        columns = uniform_columns(text.split("\n"), _STR_FIELDS)
+        if columns is None:
             return None
-        period = width + 1
-        if width == 0 or len(lines) % period or any(lines[width::period]):
-            return None
-        columns: dict[str, list[str]] = {}
-        for j in range(width):
-            prefix = next((p for p in _COLUMN_PREFIXES if lines[j].startswith(p)), None)
-            if prefix is None or prefix in columns:
-                return None
-            column = lines[j::period]
-            if not all(map(str.startswith, column, repeat(prefix))):
-                return None
-            columns[prefix] = column
-        data = columns.get("data: ")
-        if data is None:
-            return None
+        data = columns[0]
         count = len(data)
-        if "id: " in columns:
+        if columns[2] is not None:
             if "\x00" in text:  # an id with NUL is ignored: leave it to parse_block
                 return None
-            ids: Iterable[str] = list(map(_strip_id, columns["id: "]))
+            ids: Iterable[str] = list(map(_strip_id, columns[2]))
             self.last_event_id = ids[-1]  # type: ignore[index]
         else:
             ids = repeat(self.last_event_id, count)
-        if "event: " in columns:
-            names: Iterable[str] = list(map(_strip_event, columns["event: "]))
+        if columns[1] is not None:
+            names: Iterable[str] = list(map(_strip_event, columns[1]))
             if "" in names:  # "event:" with an empty value dispatches as "message"
                 names = [name or "message" for name in names]
         else:
@@ -450,3 +428,38 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     if buf.count(b"\n", 0, end) != 2 * len(payloads):
         return None
     return payloads
+
+
+def uniform_columns(
+    lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr]
+) -> tuple[list[AnyStr], list[AnyStr] | None, list[AnyStr] | None] | None:
+    """The ``(data, event, id)`` columns of a region whose blocks all have the same
+    lines, each starting with one of ``fields`` (``"data: "``, ``"event: "``,
+    ``"id: "``, in that order), at most once per block and with one ``data`` line;
+    ``None`` for any other shape.  ``lines`` is the region split on LF (it ends in
+    a blank line, so its last two items are empty).  Each column keeps the prefix.
+
+    Why this is exact: with ``width`` lines per block, line j of every block sits
+    at j, j + width + 1, ...; the blank lines sit at width, 2 * width + 1, ...
+    Checking every item of every column (C-level ``map``) leaves no other shape.
+    """
+    del lines[-1]  # the empty item after the region's final LF
+    try:
+        width = lines.index(fields[0][:0])
+    except ValueError:  # pragma: no cover - a region always ends in a blank line
+        return None
+    period = width + 1
+    if width == 0 or len(lines) % period or any(lines[width::period]):
+        return None
+    found: list[list[AnyStr] | None] = [None, None, None]
+    for j in range(width):
+        line = lines[j]
+        kind = next((k for k, field in enumerate(fields) if line.startswith(field)), None)
+        if kind is None or found[kind] is not None:
+            return None
+        column = lines[j::period]
+        if not all(map(type(line).startswith, column, repeat(fields[kind]))):
+            return None
+        found[kind] = column
+    data = found[0]
+    return None if data is None else (data, found[1], found[2])

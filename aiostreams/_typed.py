@@ -20,13 +20,24 @@ How a Struct declares its event name (first match wins):
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from itertools import repeat
 from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
 from ._events import ServerSentEvent
-from ._framing import _COPY_BELOW, DEFAULT_MAX_EVENT_SIZE, SSEDecoder, single_line_data
+from ._framing import (
+    _BYTES_FIELDS,
+    _COPY_BELOW,
+    _UNIFORM_MIN,
+    DEFAULT_MAX_EVENT_SIZE,
+    SSEDecoder,
+    _strip_event,
+    _strip_id,
+    single_line_data,
+    uniform_columns,
+)
 from .errors import AiostreamsError, ResponseValidationError, StreamError
 
 __all__ = ["EventSchema", "TypedDecoder"]
@@ -201,6 +212,10 @@ class TypedDecoder(Generic[T]):
                 events = self._decode_data_lines(payloads)
                 if events is not None:
                     return events
+            elif end >= _UNIFORM_MIN:
+                events = self._decode_columns(buf[:end])
+                if events is not None:
+                    return events
         blocks = buf[:end].split(b"\n\n")[:-1]
         if self._backlog:
             blocks[:0] = self._backlog
@@ -238,6 +253,50 @@ class TypedDecoder(Generic[T]):
             if schema.sentinel_event is not None:
                 events.append(schema.sentinel_event)
         return events
+
+    def _decode_columns(self, region: bytes) -> list[T] | None:
+        """Bulk path for a region of same-shaped ``id``/``event``/``data`` blocks
+        (e.g. ``event: delta`` + ``data: {...}`` streams): the framer's column split,
+        then one route lookup, decode and build per event, no per-block parsing.
+        ``None``: let :meth:`_decode` do it block by block (another shape, a
+        sentinel, an unknown or error event, a bad event to report in order)."""
+        columns = uniform_columns(region.split(b"\n"), _BYTES_FIELDS)
+        if columns is None:
+            return None
+        data_lines, event_lines, id_lines = columns
+        schema = self._schema
+        if schema.sentinel_bytes is not None and b"data: " + schema.sentinel_bytes in data_lines:
+            return None
+        count = len(data_lines)
+        try:  # strict UTF-8 here: a name or id that is not falls back to the parser
+            if id_lines is not None:
+                if b"\x00" in region:  # an id with NUL is ignored: the parser knows how
+                    return None
+                ids: Iterable[str] = list(map(bytes.decode, map(_strip_id, id_lines)))
+            else:
+                ids = repeat(self._framer.last_event_id, count)
+            if event_lines is not None:
+                names: Iterable[str] = [
+                    name or "message" for name in map(bytes.decode, map(_strip_event, event_lines))
+                ]
+            else:
+                names = repeat("message", count)
+            routes = schema.routes
+            out: list[T] = []
+            append = out.append
+            # strict=False: ids or names may be an endless repeat() of one value
+            for name, line, last_id in zip(names, data_lines, ids, strict=False):
+                route = routes.get(name)
+                if route is None:
+                    return None
+                data = line[6:]
+                value = route.decode(data) if route.decode else str(data, "utf-8", "replace")
+                append(route.build(value, name, last_id, None))
+        except _DECODE_ERRORS:
+            return None
+        if id_lines is not None:
+            self._framer.last_event_id = ids[-1]  # type: ignore[index]
+        return out
 
     def _decode(self, blocks: list[bytes]) -> list[T]:
         out: list[T] = []

@@ -12,12 +12,13 @@ agree.
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_framing_properties import decode, reference_decode
 
-from aiostreams import ServerSentEvent, SSEDecoder
+from aiostreams import EventSchema, ServerSentEvent, SSEDecoder
 from aiostreams.errors import EventTooLarge
 from aiostreams.models import operations as ops
 
@@ -124,3 +125,49 @@ def test_typed_decoder_delivers_before_raising_event_too_large() -> None:
     assert decoder.has_backlog
     with pytest.raises(EventTooLarge):
         decoder.feed(b"")
+
+
+class Named(msgspec.Struct):
+    event: str  # a free event name: the Struct takes every name of data_types
+    data: str
+    id: str
+
+
+NAMED: EventSchema[Named] = EventSchema(Named, data_types={"a": str, "b": str, "message": str})
+
+
+@st.composite
+def uniform_named_streams(draw: st.DrawFn) -> bytes:
+    """Same-shaped id/event/data blocks whose event names the schema declares."""
+    shape = draw(st.permutations(FIELDS).flatmap(lambda p: st.sampled_from([p, p[1:], p[2:]])))
+    if "data" not in shape:
+        shape = (*shape, "data")
+    # Per stream: ids all ASCII, all valid UTF-8, or anything (an id that is not
+    # UTF-8 diverts the typed decoder to the parser).
+    ids = draw(st.sampled_from(["ascii", "utf-8", "bytes"]))
+    values = {
+        "event": st.sampled_from([b"a", b"b", b""]),
+        "id": {
+            "ascii": st.text(alphabet="az :", max_size=12).map(str.encode),
+            "utf-8": value_text.map(str.encode),
+            "bytes": value_bytes,
+        }[ids],
+        "data": value_bytes,
+    }
+    count = draw(st.integers(20, 60))
+    blocks = [[name.encode() + b": " + draw(values[name]) for name in shape] for _ in range(count)]
+    if draw(st.integers(0, 3)) == 0:  # now and then one block breaks the pattern
+        draw(st.sampled_from(blocks)).append(draw(st.sampled_from(STRAYS)))
+    return b"".join(b"\n".join(lines) + b"\n\n" for lines in blocks)
+
+
+@SETTINGS
+@given(uniform_named_streams(), st.integers(256, 8192))
+def test_typed_column_path_matches_the_standard(stream: bytes, chunk_size: int) -> None:
+    expected_events, last_event_id, _ = reference_decode(stream)
+    decoder = NAMED.decoder()
+    got: list[Named] = []
+    for i in range(0, len(stream), chunk_size):
+        got += decoder.feed(stream[i : i + chunk_size])
+    assert got == [Named(e.event, e.data, e.id) for e in expected_events]
+    assert decoder.last_event_id == last_event_id
