@@ -202,6 +202,8 @@ class EventStream(Generic[T]):
             _run(self._portal, self.stream.aclose)
 
     def _close_soon(self) -> None:
+        self._batch = []  # closed: the rest of the current read is not handed out either
+        self._index = 0
         # Never touch the connection from this thread: hand the close to the loop.
         if self.stream._state == _stream._OPEN:
             try:

@@ -198,6 +198,19 @@ def test_break_releases_the_connection(server: tuple[str, deque[RequestRecord]])
         assert res.closed
 
 
+def test_break_in_the_middle_of_a_read_closes_the_stream(
+    server: tuple[str, deque[RequestRecord]],
+) -> None:
+    url, _ = server
+    with SDK(server_url=url) as s:
+        res = s.eventstreams.json()  # no pace: the four events come in one read
+        for _ in res:
+            break
+        wait_until(lambda: res.stream.closed)
+        assert res.closed
+        assert list(res) == [], "a stream closed by leaving the loop hands out no more events"
+
+
 @pytest.mark.parametrize("server", [0.05], indirect=True)
 def test_leaving_with_releases_the_connection(server: tuple[str, deque[RequestRecord]]) -> None:
     url, _ = server
