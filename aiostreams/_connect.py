@@ -596,6 +596,8 @@ class EventSource(Generic[T]):
         """Close the connection, then wait before the next attempt; give up (end or
         raise ``error``) past ``max_reconnects``."""
         await self._drop_connection()
+        if self._done:  # aclose() (e.g. from another task) ended the connection
+            return
         if self._progressed:
             self._failures = 0
             self._progressed = False

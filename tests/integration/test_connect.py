@@ -391,6 +391,29 @@ async def test_aclose_stops_reconnecting(serve: Callable[..., object]) -> None:
     assert seen.requests == 1
 
 
+async def test_aclose_from_another_task_ends_the_reader_without_a_reconnect(
+    serve: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(_events(1, 1))
+        await asyncio.sleep(3600)
+        return response
+
+    url, seen = await serve(handler)  # type: ignore[misc]
+    infos: list[Reconnect] = []
+    async with connect(url, retry_ms=10_000, on_reconnect=infos.append) as source:
+        assert (await source.__anext__()).data == "e1"
+        reader = asyncio.ensure_future(source.__anext__())
+        await asyncio.sleep(0.1)  # the reader waits for bytes
+        await source.aclose()
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(reader, 2)  # not after the 10 s reconnection time
+    assert infos == [] and source.reconnects == 0 and seen.requests == 1
+
+
 async def test_event_timeout_reconnects(serve: Callable[..., object]) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         seen = _record(request)
