@@ -254,6 +254,7 @@ def connect(
         raise ValueError(f"max_reconnects must be >= 0 or None, got {max_reconnects}")
     for name, value in (
         ("idle_timeout", idle_timeout),
+        ("event_timeout", event_timeout),
         ("first_event_timeout", first_event_timeout),
     ):
         if value is not None and not value > 0:

@@ -636,6 +636,26 @@ def test_connect_refuses_contradictory_options() -> None:
         connect("http://h/s", first_event_timeout=0)
 
 
+async def test_a_bad_event_timeout_is_refused_before_any_request(
+    serve: Callable[..., object],
+) -> None:
+    """Not at the first event, after a request (whose connection was then left open)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(_events(1, 1))
+        return response
+
+    url, seen = await serve(handler)  # type: ignore[misc]
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="event_timeout"):
+            async with connect(url, event_timeout=bad) as source:
+                await source.__anext__()
+    assert seen.requests == 0
+
+
 async def test_json_body_and_query_string(serve: Callable[..., object]) -> None:
     got: list[tuple[str, dict[str, str], bytes, str | None]] = []
 
