@@ -129,6 +129,8 @@ class Merge(Generic[T_co]):
         self._pending: list[tuple[Hashable, Source[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()  # strong references, see _spawn
         self._running = 0  # sources whose end marker the consumer has not received
+        #: What the consumer awaits when the buffer is empty (see _next_batch).
+        self._wakeup: asyncio.Future[None] | None = None
         self._state = "new"  # new -> open -> closed
         #: What stopped every source: a source's error (on_error="raise") or a
         #: BaseException escaping a source task.
@@ -248,6 +250,12 @@ class Merge(Generic[T_co]):
             # Every source is closed by now: ending the channel lets the consumer
             # drain the buffer, then see the error.
             self._send.close()
+            self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def _stop_all(self, error: BaseException) -> None:
         self._error = error
@@ -318,6 +326,8 @@ class Merge(Generic[T_co]):
                 await send.send((key, batch))  # backpressure: wait for the consumer
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise _Stopped from None
+        if self._wakeup is not None:
+            self._wake()
 
     async def _deliver_end(self, key: Hashable) -> None:
         try:
@@ -382,10 +392,17 @@ class Merge(Generic[T_co]):
         receive = self._receive
         while self._running:
             try:
+                key, batch = receive.receive_nowait()
+            except anyio.WouldBlock:
+                # Wait for the buffer, not for an item: anyio's receive() loses the
+                # item handed to it if the consumer is cancelled before it resumes
+                # (asyncio.timeout, task.cancel), and the consumer may go on after.
+                self._wakeup = asyncio.get_running_loop().create_future()
                 try:
-                    key, batch = receive.receive_nowait()
-                except anyio.WouldBlock:
-                    key, batch = await receive.receive()
+                    await self._wakeup
+                finally:
+                    self._wakeup = None
+                continue
             except anyio.EndOfStream:
                 break  # only ever closed after a failure stopped every source
             if isinstance(batch, _End):

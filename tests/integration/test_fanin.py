@@ -8,6 +8,7 @@ released" is checked from the server's side too, not only from the client's.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any
@@ -529,3 +530,26 @@ async def test_leaving_with_a_full_buffer_when_a_source_fails_to_close_does_not_
     await task
     assert sorted(closing) == [0, 1]
     assert not other_tasks()
+
+
+async def test_a_wait_cancelled_just_as_an_event_arrives_does_not_lose_it() -> None:
+    consumer = asyncio.current_task()
+    assert consumer is not None
+
+    async def source() -> AsyncIterator[int]:
+        await asyncio.sleep(0.01)
+        yield 1
+        consumer.cancel()  # as asyncio.timeout() does, just as event 1 was handed over
+        await asyncio.sleep(0.01)
+        yield 2
+
+    got: list[Any] = []
+    async with merge(source()) as merged:
+        try:
+            got.append(await merged.__anext__())
+        except asyncio.CancelledError:
+            if sys.version_info >= (3, 11):
+                consumer.uncancel()
+            got.append("timed out")
+        got.extend([item async for item in merged])  # the consumer goes on
+    assert got == ["timed out", (0, 1), (0, 2)]
