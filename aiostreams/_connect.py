@@ -48,6 +48,7 @@ the skipped events.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import inspect
 import random
@@ -57,7 +58,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
@@ -210,7 +211,8 @@ def connect(
     documentation for what ends the stream and what reconnects.
 
     Args:
-        url: the stream's URL (its query string is never shown in messages).
+        url: the stream's URL (its query string and any ``user:password@`` are
+            never shown in messages; the latter is sent as Basic auth).
         decoder: ``None`` for raw :class:`ServerSentEvent`; an
             :class:`EventSchema` for typed events (its sentinel ends the stream);
             or a callable ``(last_event_id) -> FrameDecoder`` called per connection.
@@ -270,7 +272,18 @@ def connect(
     # The query string goes into params: messages and reprs name the URL without it
     # (a query may carry a token).
     parts = urlsplit(url)
-    base_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    # Credentials in the URL (user:password@) are secret too: sent as the Basic auth
+    # header aiohttp would make of them, never shown.
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if at:
+        if any(name.lower() == "authorization" for name in all_headers):
+            raise ValueError(
+                "pass credentials either in the URL or in an Authorization header, not both"
+            )
+        login, _, password = userinfo.partition(":")
+        basic = base64.b64encode(f"{unquote(login)}:{unquote(password)}".encode())
+        all_headers["Authorization"] = f"Basic {basic.decode()}"
+    base_url = urlunsplit((parts.scheme, host, parts.path, "", ""))
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query.update(params or {})
     request = HTTPRequest(method.upper(), base_url, all_headers, query, data)

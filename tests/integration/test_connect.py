@@ -8,6 +8,7 @@ counts what the client received.  Servers send ``retry: 0`` (or ``/load/resumabl
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import random
 from collections.abc import AsyncIterator, Callable
@@ -549,6 +550,33 @@ async def test_authorization_never_in_errors_or_reprs(serve: Callable[..., objec
         shown = [repr(source), repr(source.stream), repr(source.request), str(source.request)]
     for text in shown + [s for e in errors for s in (str(e), repr(e), str(e.__cause__))]:
         assert "sk-very-secret" not in text and "q-secret" not in text, text
+
+
+async def test_credentials_in_the_url_are_sent_but_never_shown(
+    serve: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        if request.query.get("kind") == "401":
+            return web.Response(status=401, text="who are you?")
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(_events(1, 1))
+        return response
+
+    url, seen = await serve(handler)  # type: ignore[misc]
+    with_user = url.replace("http://", "http://alice:pw%2Dsecret@")
+    source = connect(with_user, reconnect_on_eof=False)
+    async with source:
+        assert (await source.__anext__()).data == "e1"
+        shown = [repr(source), repr(source.stream), repr(source.request), source.request.target]
+    error = await _error_of(connect(f"{with_user}?kind=401", max_reconnects=0))
+    assert isinstance(error, SDKError) and error.status_code == 401
+    assert seen.authorization == ["Basic " + base64.b64encode(b"alice:pw-secret").decode()] * 2
+    for text in [*shown, str(error), repr(error)]:
+        assert "pw-secret" not in text and "pw%2Dsecret" not in text and "alice" not in text, text
+    with pytest.raises(ValueError, match="not both"):
+        connect(with_user, headers={"authorization": SECRET})
 
 
 async def test_sdk_api_key_never_in_errors_or_reprs(eventstreams_app: web.Application) -> None:
