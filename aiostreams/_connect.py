@@ -252,6 +252,11 @@ def connect(
         raise TypeError("pass either body= or json=, not both")
     if retry_ms < 0 or max_retry_ms < 0:
         raise ValueError(f"retry_ms and max_retry_ms must be >= 0, got {retry_ms}, {max_retry_ms}")
+    if max_event_size <= 0 or (max_line_length is not None and max_line_length <= 0):
+        raise ValueError(
+            "max_event_size and max_line_length must be positive, "
+            f"got {max_event_size}, {max_line_length}"
+        )
     if max_reconnects is not None and max_reconnects < 0:
         raise ValueError(f"max_reconnects must be >= 0 or None, got {max_reconnects}")
     for name, value in (
@@ -568,19 +573,27 @@ class EventSource(Generic[T]):
                 await self.aclose()
                 raise error
             self.connections += 1
-            self._decoder = decoder = _ResumeFilter(
-                self._factory(self.last_event_id), self.last_event_id, self._starts, self._limits
-            )
-            idle = self._idle_timeout
-            self.stream = EventStream(
-                response,
-                decoder,
-                url=request.url,
-                idle_timeout=idle if idle is not None else session.timeout.sock_read,
-                event_timeout=self._event_timeout,
-                first_event_timeout=self._first_event_timeout,
-                started_at=started,
-            )
+            try:
+                self._decoder = decoder = _ResumeFilter(
+                    self._factory(self.last_event_id),
+                    self.last_event_id,
+                    self._starts,
+                    self._limits,
+                )
+                idle = self._idle_timeout
+                self.stream = EventStream(
+                    response,
+                    decoder,
+                    url=request.url,
+                    idle_timeout=idle if idle is not None else session.timeout.sock_read,
+                    event_timeout=self._event_timeout,
+                    first_event_timeout=self._first_event_timeout,
+                    started_at=started,
+                )
+            except BaseException:  # no decoder (the caller's factory failed, bad limits)
+                response.close()
+                await self.aclose()
+                raise
             return self.stream
         return None
 

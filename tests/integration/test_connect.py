@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 import aiostreams
-from aiostreams import EventSchema, Reconnect, ServerSentEvent, connect
+from aiostreams import EventSchema, Reconnect, ServerSentEvent, SSEDecoder, connect
 from aiostreams._connect import EventSource, _ResumeFilter
 from aiostreams._request import HTTPRequest
 from aiostreams.errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
@@ -682,6 +682,33 @@ async def test_a_bad_event_timeout_is_refused_before_any_request(
             async with connect(url, event_timeout=bad) as source:
                 await source.__anext__()
     assert seen.requests == 0
+
+
+async def test_a_decoder_that_cannot_be_made_releases_the_connection(
+    serve: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(_events(1, 1))
+        await asyncio.sleep(3600)
+        return response
+
+    def broken(last_event_id: str) -> SSEDecoder:
+        raise RuntimeError("the caller's decoder factory failed")
+
+    url, seen = await serve(handler)  # type: ignore[misc]
+    with pytest.raises(ValueError, match="max_event_size"):
+        connect(url, max_event_size=0)  # refused before any request
+    async with aiostreams.create_session() as session:
+        connector = session.connector
+        assert isinstance(connector, aiohttp.TCPConnector)
+        source = connect(url, session=session, decoder=broken)
+        with pytest.raises(RuntimeError, match="factory failed"):
+            await source.__anext__()
+        assert source.closed and not connector._acquired  # the response was closed
+    assert seen.requests == 1
 
 
 async def test_json_body_and_query_string(serve: Callable[..., object]) -> None:
