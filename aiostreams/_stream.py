@@ -267,6 +267,7 @@ class EventStream(Generic[T]):
         except _RECOVERABLE:
             self._events = []  # the events after the bad one are the decoder's backlog
             self._index = 0
+            self._first_deadline = None  # a bad event is an event: the first one arrived
             raise
         except aiohttp.ServerTimeoutError as exc:
             self._close()

@@ -517,6 +517,29 @@ async def test_one_bad_event_raises_and_the_stream_goes_on(session: aiohttp.Clie
     assert pool_state(session) == (0, 1)
 
 
+async def test_a_bad_first_event_is_the_first_event(session: aiohttp.ClientSession) -> None:
+    """first_event_timeout bounds the wait for the first event, even one that fails
+    validation: after it, the stream waits as without that bound (no event_timeout)."""
+
+    async def bad_then_slow(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(b'data: {"oops": 1}\n\n')
+        await asyncio.sleep(0.5)
+        await response.write(b'data: {"content": "b"}\n\n')
+        return response
+
+    app = web.Application()
+    app.router.add_get("/bad", bad_then_slow)
+    async with run_server(app) as url:
+        response = await session.get(f"{url}/bad")
+        decoder = operations.CHAT_SKIP_SENTINEL.decoder()
+        async with EventStream(response, decoder, first_event_timeout=0.3) as stream:
+            with pytest.raises(ResponseValidationError):
+                await anext(stream)
+            assert (await anext(stream)).data.content == "b"
+
+
 @pytest.mark.parametrize("collect", [False, True], ids=["refcount", "cyclic-gc"])
 async def test_a_new_loop_goes_on_after_a_bad_event(
     session: aiohttp.ClientSession, collect: bool
