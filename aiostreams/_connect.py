@@ -62,6 +62,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
+from multidict import MultiDict
 
 from ._events import ServerSentEvent
 from ._framing import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
@@ -289,7 +290,7 @@ def connect(
         basic = base64.b64encode(f"{unquote(login)}:{unquote(password)}".encode())
         all_headers["Authorization"] = f"Basic {basic.decode()}"
     base_url = urlunsplit((parts.scheme, host, parts.path, "", ""))
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query = MultiDict(parse_qsl(parts.query, keep_blank_values=True))  # ?a=1&a=2 keeps both
     query.update(params or {})
     request = HTTPRequest(method.upper(), base_url, all_headers, query, data)
 

@@ -738,6 +738,23 @@ async def test_json_body_and_query_string(serve: Callable[..., object]) -> None:
     assert "?a=1" not in repr(source)
 
 
+async def test_a_repeated_query_parameter_is_sent_as_given(serve: Callable[..., object]) -> None:
+    got: list[list[tuple[str, str]]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        got.append(list(request.query.items()))
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(b"data: ok\n\n")
+        return response
+
+    url, _ = await serve(handler)  # type: ignore[misc]
+    source = connect(f"{url}?topic=a&topic=b&x=1", params={"x": "2"}, reconnect_on_eof=False)
+    assert await _collect(source) == ["ok"]
+    assert got == [[("topic", "a"), ("topic", "b"), ("x", "2")]]  # params= still replaces
+
+
 async def test_redirect_session_is_closed_by_aiohttp_session(
     eventstreams_server: str,
 ) -> None:
