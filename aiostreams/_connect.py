@@ -394,6 +394,7 @@ class EventSource(Generic[T]):
         self._done = False
         self._events: list[T] = []
         self._index = 0
+        self._waiting: asyncio.Future[None] | None = None  # the wait before a reconnect
 
     # -- state ------------------------------------------------------------------------
 
@@ -441,6 +442,9 @@ class EventSource(Generic[T]):
         self._done = True
         self._events = []
         self._index = 0
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)  # a reader waiting to reconnect ends now
         await self._drop_connection()
         session = self._session
         if session is not None and self._owns_session:
@@ -648,7 +652,16 @@ class EventSource(Generic[T]):
             )
             if inspect.isawaitable(outcome):
                 await outcome
-        await asyncio.sleep(delay)
+        if self._done:  # closed by on_reconnect
+            return
+        loop = asyncio.get_running_loop()
+        self._waiting = waiting = loop.create_future()
+        timer = loop.call_later(delay, _wake, waiting)
+        try:
+            await waiting  # like asyncio.sleep(delay), but aclose() ends it
+        finally:
+            timer.cancel()
+            self._waiting = None
 
     def _delay(self, retry_after: float | None) -> float:
         """The server's reconnection time after a connection that worked; exponential
@@ -662,6 +675,11 @@ class EventSource(Generic[T]):
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay
+
+
+def _wake(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
 
 
 _CHECKING, _SKIPPING, _PASSING = 0, 1, 2

@@ -415,6 +415,25 @@ async def test_aclose_from_another_task_ends_the_reader_without_a_reconnect(
     assert infos == [] and source.reconnects == 0 and seen.requests == 1
 
 
+async def test_aclose_from_another_task_ends_the_wait_before_a_reconnect(
+    serve: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        _record(request)
+        return web.Response(status=503, headers={"Retry-After": "3600"})
+
+    url, seen = await serve(handler)  # type: ignore[misc]
+    waiting = asyncio.Event()
+    async with connect(url, on_reconnect=lambda _: waiting.set()) as source:
+        reader = asyncio.ensure_future(source.__anext__())
+        await asyncio.wait_for(waiting.wait(), 5)  # an hour's wait begins
+        await asyncio.sleep(0.05)
+        await source.aclose()
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(reader, 2)
+    assert seen.requests == 1
+
+
 async def test_event_timeout_reconnects(serve: Callable[..., object]) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         seen = _record(request)
