@@ -730,6 +730,11 @@ class _ResumeFilter(Generic[T]):
 
     @property
     def retry(self) -> int | None:
+        # Until the handover the splitter sees every byte first: a retry: inside a
+        # skipped (replayed) event is the server's latest word too.
+        splitter = self._splitter
+        if splitter is not None and splitter.retry is not None:
+            return splitter.retry
         return self._inner.retry
 
     @retry.setter

@@ -199,6 +199,35 @@ async def test_replayed_events_are_skipped_once(serve: Callable[..., object], mo
     assert source.replayed == (9 + 18 + 27 + 36 if mode == "start" else 4)
 
 
+async def test_retry_inside_a_skipped_replay_sets_the_reconnection_time(
+    serve: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen = _record(request)
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        if seen.requests == 1:
+            await response.write(b"retry: 50\n" + _events(1, 3))
+        elif seen.requests == 2:  # replays from the start, and now asks for 7 ms
+            await response.write(b"retry: 7\n" + _events(1, 2))
+        else:
+            await response.write(_events(1, 4))
+            return response
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    url, seen = await serve(handler)  # type: ignore[misc]
+    infos: list[Reconnect] = []
+    source = connect(url, on_reconnect=infos.append, max_reconnects=3, reconnect_on_eof=False)
+    assert await asyncio.wait_for(_collect(source), 5) == ["e1", "e2", "e3", "e4"]
+    assert infos[0].delay == 0.05
+    # conn 2 delivered nothing (all replayed): backoff from its 7 ms, d = 14 ms
+    assert 0.007 <= infos[1].delay <= 0.014
+    assert seen.last_event_ids == [None, "3", "3"] and source.replayed == 2 + 3
+
+
 async def test_no_deduplication_by_id_outside_a_reconnect(serve: Callable[..., object]) -> None:
     async def handler(request: web.Request) -> web.StreamResponse:
         _record(request)
