@@ -344,10 +344,13 @@ async def test_exception_in_the_loop_body_is_not_wrapped(opener: Opener) -> None
 # -- failure policy ---------------------------------------------------------------------
 
 
-async def failing_after(count: int) -> AsyncIterator[str]:
+async def failing_after(count: int, gate: asyncio.Event | None = None) -> AsyncIterator[str]:
+    """Yield ``count`` items, then fail (once ``gate`` is set, if one is given)."""
     for i in range(count):
         yield f"ok{i}"
         await asyncio.sleep(0.001)
+    if gate is not None:
+        await gate.wait()
     raise ConnectionResetError("the source broke")
 
 
@@ -357,8 +360,12 @@ async def test_raise_policy_closes_the_others_then_raises(
     idle = 30
     from_failing: list[str] = []
     sources: list[Any] = [opener("idle", hold=30) for _ in range(idle)]
-    async with merge(*sources, bad=failing_after(3)) as merged:
+    # The failure waits until every other stream is open (on a loaded machine 30
+    # connections take longer than three quick items): it must close open ones.
+    all_open = asyncio.Event()
+    async with merge(*sources, bad=failing_after(3, all_open)) as merged:
         await eventually(lambda: server.handling == idle, "every stream is open")
+        all_open.set()
         with pytest.raises(ConnectionResetError, match="the source broke") as info:
             async for key, item in merged:
                 assert key == "bad"
