@@ -80,6 +80,16 @@ def _events(first: int, last: int) -> bytes:
     return b"".join(b"id: %d\ndata: e%d\n\n" % (i, i) for i in range(first, last + 1))
 
 
+async def _one_event_then_hold(request: web.Request) -> web.StreamResponse:
+    """Send event 1, then keep the connection open (until the client leaves)."""
+    _record(request)
+    response = web.StreamResponse(headers=SSE)
+    await response.prepare(request)
+    await response.write(_events(1, 1))
+    await asyncio.sleep(3600)
+    return response
+
+
 async def _collect(source: EventSource[ServerSentEvent]) -> list[str]:
     async with source:
         return [event.data async for event in source]
@@ -424,15 +434,7 @@ async def test_aclose_stops_reconnecting(serve: Callable[..., object]) -> None:
 async def test_aclose_from_another_task_ends_the_reader_without_a_reconnect(
     serve: Callable[..., object],
 ) -> None:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        _record(request)
-        response = web.StreamResponse(headers=SSE)
-        await response.prepare(request)
-        await response.write(_events(1, 1))
-        await asyncio.sleep(3600)
-        return response
-
-    url, seen = await serve(handler)  # type: ignore[misc]
+    url, seen = await serve(_one_event_then_hold)  # type: ignore[misc]
     infos: list[Reconnect] = []
     async with connect(url, retry_ms=10_000, on_reconnect=infos.append) as source:
         assert (await source.__anext__()).data == "e1"
@@ -735,18 +737,10 @@ async def test_a_bad_event_timeout_is_refused_before_any_request(
 async def test_a_decoder_that_cannot_be_made_releases_the_connection(
     serve: Callable[..., object],
 ) -> None:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        _record(request)
-        response = web.StreamResponse(headers=SSE)
-        await response.prepare(request)
-        await response.write(_events(1, 1))
-        await asyncio.sleep(3600)
-        return response
-
     def broken(last_event_id: str) -> SSEDecoder:
         raise RuntimeError("the caller's decoder factory failed")
 
-    url, seen = await serve(handler)  # type: ignore[misc]
+    url, seen = await serve(_one_event_then_hold)  # type: ignore[misc]
     with pytest.raises(ValueError, match="max_event_size"):
         connect(url, max_event_size=0)  # refused before any request
     async with aiostreams.create_session() as session:
