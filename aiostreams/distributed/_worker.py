@@ -1,0 +1,136 @@
+"""The Ray actor: runs ``aiostreams.merge`` over its shard of streams on its own loop.
+
+Each ``run()`` call is a Ray streaming generator: it yields *messages*, each a list
+of ``(key, kind, payload, last_event_id)`` tuples gathered from whatever the merge
+has ready (up to ``max_items`` events), so one Ray object carries many batches.
+Ray pauses the generator when ``BACKPRESSURE`` messages wait unconsumed by the
+caller: a slow caller slows the workers, then (through TCP) the servers.
+
+``last_event_id`` is the stream's id right after the batch (the decoder's, which
+moves only when an event is dispatched), so the caller knows exactly where to
+resume the stream if this worker dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import Any, Final
+
+import ray
+
+from .._connect import EventSource
+from .._fanin import MergeFailure, merge
+from .._protocol import FrameDecoder
+from .._session import create_session
+from .._typed import EventSchema
+from ._spec import StreamSpec
+
+__all__ = ["BACKPRESSURE", "EVENTS", "FAILED", "ENDED", "RESULTS", "Worker"]
+
+#: Messages a worker may have yielded that the caller has not taken yet.
+BACKPRESSURE: Final = 4
+
+EVENTS: Final = 0  # payload: the batch of events
+RESULTS: Final = 1  # payload: the handler's non-None result (process-in-place)
+ENDED: Final = 2  # payload: None; the stream is over
+FAILED: Final = 3  # payload: (exception type name, message)
+
+Message = list[tuple[Hashable, int, Any, str]]
+Handler = Callable[[Hashable, list[Any]], Awaitable[Any]]
+
+
+class _End:
+    __slots__ = ()
+
+
+_END: Final = _End()
+
+
+class _Tracked:
+    """A stream for the worker's merge: each batch comes with the id after it, and
+    the end of the stream comes as one ``_END`` batch (a merge tells no one)."""
+
+    __slots__ = ("_decoder", "_ended", "_source")
+
+    def __init__(
+        self, spec: StreamSpec, last_event_id: str, session: Any, schema: EventSchema[Any] | None
+    ) -> None:
+        self._decoder: FrameDecoder[Any] | None = None
+        self._ended = False
+        self._source: EventSource[Any] = spec.open(session, last_event_id, schema, self._use)
+
+    def _use(self, decoder: FrameDecoder[Any]) -> None:
+        self._decoder = decoder
+
+    def __aiter__(self) -> _Tracked:  # what merge() checks; it calls next_batch()
+        return self
+
+    async def __anext__(self) -> Any:  # pragma: no cover - merge uses next_batch
+        raise StopAsyncIteration
+
+    async def next_batch(self) -> list[Any] | None:
+        if self._ended:
+            return None
+        batch = await self._source.next_batch()
+        if batch is None:
+            self._ended = True
+            return [_END]
+        decoder = self._decoder
+        return [(batch, decoder.last_event_id if decoder is not None else "")]
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
+
+
+class Worker:
+    """One worker process: ``run()`` streams its shard's events (or results) back."""
+
+    def ping(self) -> int:
+        """Ready check; returns the process id (tests kill it with it)."""
+        import os
+
+        return os.getpid()
+
+    @ray.method(num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)  # type: ignore[misc]
+    async def run(
+        self,
+        streams: list[tuple[Hashable, StreamSpec, str]],
+        handler: Handler | None,
+        max_items: int,
+    ) -> AsyncIterator[Message]:
+        schemas: dict[int, EventSchema[Any]] = {}  # one per schema factory, not per stream
+        session = create_session()
+        try:
+            async with merge(on_error="yield") as merged:
+                for key, spec, last_event_id in streams:
+                    schema = None
+                    if spec.schema is not None:
+                        schema = schemas.get(id(spec.schema))
+                        if schema is None:
+                            schema = schemas[id(spec.schema)] = spec.schema()
+                    merged.add(_Tracked(spec, last_event_id, session, schema), key=key)
+                stats = merged.statistics
+                message: Message = []
+                count = 0
+                async for key, items in merged.batches():
+                    for item in items:
+                        if item is _END:
+                            message.append((key, ENDED, None, ""))
+                        elif isinstance(item, MergeFailure):
+                            error = item.error
+                            message.append((key, FAILED, (type(error).__name__, str(error)), ""))
+                        else:
+                            events, lid = item
+                            count += len(events)
+                            if handler is None:
+                                message.append((key, EVENTS, events, lid))
+                            else:
+                                message.append((key, RESULTS, await handler(key, events), lid))
+                    if count >= max_items or not stats().current_buffer_used:
+                        yield message
+                        message = []
+                        count = 0
+                if message:
+                    yield message
+        finally:
+            await session.close()
