@@ -16,6 +16,7 @@ from ._framing import SSEDecoder
 from ._typed import EventSchema, TypedDecoder
 
 if TYPE_CHECKING:
+    from ._checkpoint import CheckpointStore, FileCheckpoints, MemoryCheckpoints, track
     from ._connect import EventSource, Reconnect, connect
     from ._fanin import Merge, MergeFailure, merge
     from ._retry import BackoffStrategy, RetryConfig
@@ -26,9 +27,12 @@ if TYPE_CHECKING:
 __all__ = [
     "SDK",
     "BackoffStrategy",
+    "CheckpointStore",
     "EventSchema",
     "EventSource",
     "EventStream",
+    "FileCheckpoints",
+    "MemoryCheckpoints",
     "Merge",
     "MergeFailure",
     "Reconnect",
@@ -41,11 +45,16 @@ __all__ = [
     "encode_event",
     "encode_sse",
     "merge",
+    "track",
 ]
 __version__ = "0.1.0"
 
 #: Public names of the I/O layers, and the module each is imported from on first use.
 _LAZY = {
+    "CheckpointStore": "._checkpoint",
+    "FileCheckpoints": "._checkpoint",
+    "MemoryCheckpoints": "._checkpoint",
+    "track": "._checkpoint",
     "EventSource": "._connect",
     "Reconnect": "._connect",
     "connect": "._connect",

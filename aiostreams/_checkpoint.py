@@ -19,7 +19,10 @@ import tempfile
 import time
 from collections.abc import AsyncIterable, Mapping
 from pathlib import Path
-from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["CheckpointStore", "FileCheckpoints", "MemoryCheckpoints", "track"]
 
@@ -81,7 +84,9 @@ class FileCheckpoints(MemoryCheckpoints):
             thousands of streams).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, flush_interval: float = DEFAULT_FLUSH_INTERVAL) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, flush_interval: float = DEFAULT_FLUSH_INTERVAL
+    ) -> None:
         if flush_interval < 0:
             raise ValueError(f"flush_interval must be >= 0 seconds, got {flush_interval}")
         self.path = Path(path)
@@ -125,7 +130,7 @@ class FileCheckpoints(MemoryCheckpoints):
         self._dirty = False
         self._written = time.monotonic()
 
-    def __enter__(self) -> FileCheckpoints:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

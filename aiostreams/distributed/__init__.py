@@ -16,9 +16,7 @@ from typing import Any, Final, Literal
 try:
     import ray  # noqa: F401 - fail here, with the fix, not deep inside
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "aiostreams.distributed needs Ray: pip install 'aiostreams[ray]'"
-    ) from exc
+    raise ImportError("aiostreams.distributed needs Ray: pip install 'aiostreams[ray]'") from exc
 
 from .._checkpoint import CheckpointStore
 from ._merge import DistributedMerge, RemoteStreamError

@@ -64,7 +64,9 @@ class StreamSpec:
                 "not pickle, so each worker builds its own"
             )
         if self.schema is not None and not callable(self.schema):
-            raise TypeError(f"schema must be a callable returning an EventSchema or None, got {self.schema!r}")
+            raise TypeError(
+                f"schema must be a callable returning an EventSchema or None, got {self.schema!r}"
+            )
         if self.body is not None and self.json is not None:
             raise TypeError("pass either body= or json=, not both")
 

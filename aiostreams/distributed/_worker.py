@@ -25,7 +25,7 @@ from .._session import create_session
 from .._typed import EventSchema
 from ._spec import StreamSpec
 
-__all__ = ["BACKPRESSURE", "EVENTS", "FAILED", "ENDED", "RESULTS", "Worker"]
+__all__ = ["BACKPRESSURE", "ENDED", "EVENTS", "FAILED", "RESULTS", "Worker"]
 
 #: Messages a worker may have yielded that the caller has not taken yet.
 BACKPRESSURE: Final = 4
@@ -91,7 +91,7 @@ class Worker:
 
         return os.getpid()
 
-    @ray.method(num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)  # type: ignore[misc]
+    @ray.method(num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)  # type: ignore[misc, unused-ignore]
     async def run(
         self,
         streams: list[tuple[Hashable, StreamSpec, str]],
@@ -114,7 +114,7 @@ class Worker:
                 count = 0
                 async for key, items in merged.batches():
                     for item in items:
-                        if item is _END:
+                        if isinstance(item, _End):
                             message.append((key, ENDED, None, ""))
                         elif isinstance(item, MergeFailure):
                             error = item.error
