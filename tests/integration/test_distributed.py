@@ -21,7 +21,7 @@ from aiostreams import EventSchema, MemoryCheckpoints, MergeFailure
 from aiostreams.server import REQUESTS_KEY, create_app, run_server
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'aiostreams[ray]')")
-from aiostreams import distributed  # noqa: E402 - only once Ray is known to be there
+from aiostreams import distributed  # imported once Ray is known to be there
 
 pytestmark = pytest.mark.filterwarnings(
     # Ray's own modules, on import and at shutdown; nothing of ours.
@@ -217,4 +217,3 @@ def test_bad_sources_are_refused_with_a_clear_error() -> None:
         distributed.StreamSpec("ftp://example.com/x")
     spec = distributed.StreamSpec("http://user:secret@127.0.0.1:1/x?token=abc")
     assert "secret" not in repr(spec) and "abc" not in repr(spec)
-
