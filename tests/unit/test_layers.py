@@ -54,3 +54,19 @@ def test_the_sans_io_api_imports_without_aiohttp() -> None:
         "assert 'aiohttp' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_only_the_distributed_package_imports_ray() -> None:
+    distributed = PACKAGE / "distributed"
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if distributed not in path.parents and "ray" in imported_modules(path)
+    ]
+    assert not offenders, f"only aiostreams/distributed may import Ray; also: {offenders}"
+    assert "ray" in imported_modules(distributed / "__init__.py")  # the check does see it
+
+
+def test_checkpoints_import_no_io() -> None:
+    found = imported_modules(PACKAGE / "_checkpoint.py") & {"aiohttp", "anyio", "asyncio", "ray"}
+    assert not found, f"aiostreams/_checkpoint.py imports {sorted(found)}"
