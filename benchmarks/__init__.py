@@ -10,4 +10,5 @@ SUITE_MODULES: tuple[str, ...] = (
     "benchmarks.bench_scaling",
     "benchmarks.bench_fanin",
     "benchmarks.bench_e2e",
+    "benchmarks.bench_distributed",  # no cases unless Ray is installed
 )

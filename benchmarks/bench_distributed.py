@@ -1,0 +1,266 @@
+"""Distributed fan-in (issue 16): one process vs ``aiostreams.distributed`` on Ray.
+
+Runs only when Ray is installed (``pip install 'aiostreams[ray]'``); otherwise the
+suite has no cases and says why.  One embedded server process (``ServerProcess``,
+``/load/chat``, pace 0) serves every case of a stream count, so all rows of that
+count are measured against the same server process in the same run.  Nothing is
+pinned: on a 2-core machine the server, the caller and the workers share both
+cores (the server's CPU seconds per case are in the notes).
+
+Rows per stream count (each stream sends ``EVENTS[n]`` raw events):
+
+* ``merge (1 process)``: ``aiostreams.merge`` of N ``connect()`` streams on one
+  loop, read with ``batches()``, the handler below called on each batch;
+* ``distributed xW back``: ``distributed.merge(urls, workers=W)``, every event
+  back to the caller, read with ``batches()`` and the same handler there;
+* ``distributed xW in place``: the same handler runs in the workers; only its
+  result (a count) comes back.
+
+The handler touches every event (``sum(len(e.data))``), so "in place" moves that
+work, and the event transfer, off the caller.  Each repeat starts from nothing:
+the time includes opening every stream and, for Ray, starting the actors (Ray's
+own ``ray.init`` is done once, before the first case, and not timed).  Start-up
+(to the first event) and the steady rate after it are in the notes, with the
+workers' RSS per open stream (``idle/*`` rows: N streams held open, RSS of the
+worker process before and after, over N).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import statistics
+import time
+from collections.abc import Hashable
+from typing import Any
+
+from ._harness import Case, Outcome, Suite
+
+STREAM_COUNTS = (1_000, 10_000)
+#: About 600k events per point: long enough that a second of actor start-up
+#: does not hide the steady rate, short enough for a few minutes in all.
+EVENTS = {1_000: 600, 10_000: 60}
+QUICK_EVENTS = {1_000: 20}
+SINGLE = "merge (1 process)"
+MODES = (
+    (SINGLE, 0, False),
+    ("distributed x1 back", 1, False),
+    ("distributed x2 back", 2, False),
+    ("distributed x1 in place", 1, True),
+    ("distributed x2 in place", 2, True),
+)
+
+NOTES: list[str] = []
+_NOTE_BY_CASE: dict[tuple[str, int], str] = {}
+_RATES: dict[tuple[str, int], list[float]] = {}
+
+
+def _note(library: str, streams: int, text: str) -> None:
+    _NOTE_BY_CASE[library, streams] = text
+    NOTES[:] = [*_NOTE_BY_CASE.values(), *_scale_out()]
+
+
+def _scale_out() -> list[str]:
+    lines = []
+    for streams in STREAM_COUNTS:
+        base = _RATES.get((SINGLE, streams))
+        if not base:
+            continue
+        for library, _, _ in MODES[1:]:
+            rates = _RATES.get((library, streams))
+            if rates:
+                ratio = statistics.median(rates) / statistics.median(base)
+                lines.append(
+                    f"scale-out, {streams} streams, {library} / {SINGLE}: {ratio:.2f}x "
+                    f"(median events/s, same server process, same run)"
+                )
+    return lines
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _init_ray() -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        atexit.register(ray.shutdown)
+
+
+async def touch(key: Hashable, events: list[Any]) -> tuple[int, int]:
+    """The work per batch, the same in every mode: touch every event; (events, bytes)."""
+    return len(events), sum(len(event.data) for event in events)
+
+
+class _Run:
+    """One mode against one server: each call is one repeat."""
+
+    def __init__(self, library: str, workers: int, in_place: bool, server: Any, streams: int):
+        self.library = library
+        self.workers = workers
+        self.in_place = in_place
+        self.server = server
+        self.streams = streams
+        self.events = EVENTS.get(streams, 20)
+        self.startups: list[float] = []
+        self.steady: list[float] = []
+        if workers:
+            _init_ray()
+
+    def __call__(self) -> Outcome:
+        import psutil  # type: ignore[import-untyped]
+
+        server = psutil.Process(self.server.process.pid)
+        cpu0 = sum(server.cpu_times()[:2])
+        started = time.perf_counter()
+        count, data, first = asyncio.run(self._work())
+        seconds = time.perf_counter() - started
+        server_cpu = sum(server.cpu_times()[:2]) - cpu0
+        rate = count / seconds
+        _RATES.setdefault((self.library, self.streams), []).append(rate)
+        self.startups.append(first - started)
+        self.steady.append(count / max(seconds - (first - started), 1e-9))
+        _note(
+            self.library,
+            self.streams,
+            f"{self.library}, {self.streams} streams x {self.events} events: "
+            f"{statistics.median(_RATES[self.library, self.streams]):,.0f} events/s "
+            f"aggregate; start-up to the first event {statistics.median(self.startups):.2f} s; "
+            f"{statistics.median(self.steady):,.0f} events/s after it; server CPU "
+            f"{server_cpu:.1f} s of {seconds:.1f} s (last repeat)",
+        )
+        return Outcome(count, extra={"bytes_of_data": float(data), "server_cpu_s": server_cpu})
+
+    async def _work(self) -> tuple[int, int, float]:
+        url = f"{self.server.url}/load/chat?n={self.events}"
+        first = 0.0
+        count = data = 0
+        if not self.workers:
+            import aiostreams
+
+            async with aiostreams.create_session() as session:
+                sources = [
+                    aiostreams.connect(url, session=session, reconnect_on_eof=False)
+                    for _ in range(self.streams)
+                ]
+                async with aiostreams.merge(*sources) as merged:
+                    async for key, batch in merged.batches():
+                        if not first:
+                            first = time.perf_counter()
+                        n, b = await touch(key, batch)
+                        count += n
+                        data += b
+            return count, data, first
+        from aiostreams import distributed
+
+        handler = touch if self.in_place else None
+        urls = [url] * self.streams
+        async with distributed.merge(urls, workers=self.workers, handler=handler) as merged:
+            async for key, items in merged.batches():
+                if not first:
+                    first = time.perf_counter()
+                if self.in_place:
+                    for n, b in items:
+                        count += n
+                        data += b
+                else:
+                    n, b = await touch(key, items)
+                    count += n
+                    data += b
+        return count, data, first
+
+    def close(self) -> None:
+        pass
+
+
+class _Server:
+    """One server process per stream count, shared by every mode of that count."""
+
+    def __init__(self, streams: int) -> None:
+        from aiostreams.server import ServerProcess
+
+        from .bench_fanin import raise_open_file_limit
+
+        raise_open_file_limit(2 * streams + 512)
+        self.process_cm = ServerProcess(pace=0)
+        handle = self.process_cm.__enter__()
+        self.url = handle.url
+        self.process = handle._process  # its pid, for CPU accounting
+        self.users = 0
+
+    def close(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            self.process_cm.__exit__(None, None, None)
+
+
+_SERVERS: dict[int, _Server] = {}
+
+
+def _server(streams: int, total_users: int) -> _Server:
+    server = _SERVERS.get(streams)
+    if server is None or server.users <= 0:
+        server = _SERVERS[streams] = _Server(streams)
+        server.users = total_users
+    return server
+
+
+class _Shared:
+    """A runner that borrows the stream count's server and gives it back at close()."""
+
+    def __init__(self, library: str, workers: int, in_place: bool, streams: int, users: int):
+        self.server = _server(streams, users)
+        self.run = _Run(library, workers, in_place, self.server, streams)
+
+    def __call__(self) -> Outcome:
+        return self.run()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def build(quick: bool) -> list[Case]:
+    if not ray_available():
+        NOTES[:] = ["skipped: Ray is not installed (pip install 'aiostreams[ray]')"]
+        return []
+    counts = (1_000,) if quick else STREAM_COUNTS
+    cases = []
+    for streams in counts:
+        events = (QUICK_EVENTS if quick else EVENTS)[streams]
+        if quick:
+            EVENTS[streams] = events
+        for library, workers, in_place in MODES:
+            cases.append(
+                Case(
+                    case=f"{streams} streams",
+                    library=library,
+                    make=lambda lib=library, w=workers, p=in_place, n=streams: _Shared(
+                        lib, w, p, n, len(MODES)
+                    ),
+                    events=streams * events,
+                    nbytes=0,
+                    note=f"{events} events per stream",
+                    params={"streams": float(streams), "workers": float(workers)},
+                    time_limit=120.0,
+                )
+            )
+    return cases
+
+
+SUITE = Suite(
+    name="distributed",
+    title="Distributed fan-in: one process vs Ray workers (events back, or processed in place)",
+    build=build,
+    description=(
+        "Same server process and same run for every row of a stream count; nothing pinned "
+        "(server, caller and workers share the machine's cores). Time includes opening the "
+        "streams and starting the actors."
+    ),
+    notes=NOTES,
+)
