@@ -37,9 +37,9 @@ from typing import Any
 from ._harness import Case, Outcome, Suite
 
 STREAM_COUNTS = (1_000, 10_000)
-#: About 600k events per point: long enough that a second of actor start-up
-#: does not hide the steady rate, short enough for a few minutes in all.
-EVENTS = {1_000: 600, 10_000: 60}
+#: 8M events per point (~9 s for one process here): long enough that the actors'
+#: start-up (1-2 s) does not hide the steady rate; a few minutes for the suite.
+EVENTS = {1_000: 8_000, 10_000: 800}
 QUICK_EVENTS = {1_000: 20}
 SINGLE = "merge (1 process)"
 MODES = (
@@ -179,6 +179,47 @@ class _Run:
         pass
 
 
+class _Idle:
+    """Worker RSS per open stream: N streams held open on one worker, against one."""
+
+    def __init__(self, server: Any, streams: int) -> None:
+        _init_ray()
+        self.server = server
+        self.streams = streams
+
+    def __call__(self) -> Outcome:
+        one = asyncio.run(self._hold(1))
+        many = asyncio.run(self._hold(self.streams))
+        per_stream = (many["rss"] - one["rss"]) / (self.streams - 1)
+        _note(
+            "idle",
+            self.streams,
+            f"idle, one worker holding {self.streams} streams open: "
+            f"{per_stream / 1024:.1f} KiB of worker RSS per stream "
+            f"(worker RSS {one['rss'] / 2**20:.0f} MiB with 1 stream, "
+            f"{many['rss'] / 2**20:.0f} MiB with {self.streams}; "
+            f"all open {many['open_s']:.1f} s after entering, actor start-up included)",
+        )
+        return Outcome(0, extra={"worker_kib_per_stream": per_stream / 1024, **many})
+
+    async def _hold(self, streams: int) -> dict[str, float]:
+        import psutil
+
+        from aiostreams import distributed
+
+        url = f"{self.server.url}/load/resumable?n=1&hold=120"
+        started = time.perf_counter()
+        async with distributed.merge([url] * streams, workers=1) as merged:
+            seen = 0
+            async for _ in merged:  # one event per stream: then every stream is open
+                seen += 1
+                if seen == streams:
+                    break
+            open_s = time.perf_counter() - started
+            pid = await merged.actors[0].ping.remote()
+            return {"rss": float(psutil.Process(pid).memory_info().rss), "open_s": open_s}
+
+
 class _Server:
     """One server process per stream count, shared by every mode of that count."""
 
@@ -187,7 +228,7 @@ class _Server:
 
         from .bench_fanin import raise_open_file_limit
 
-        raise_open_file_limit(2 * streams + 512)
+        raise_open_file_limit(streams + 512)  # per process: server, caller, workers
         self.process_cm = ServerProcess(pace=0)
         handle = self.process_cm.__enter__()
         self.url = handle.url
@@ -216,7 +257,11 @@ class _Shared:
 
     def __init__(self, library: str, workers: int, in_place: bool, streams: int, users: int):
         self.server = _server(streams, users)
-        self.run = _Run(library, workers, in_place, self.server, streams)
+        self.run: _Run | _Idle
+        if library == "idle":
+            self.run = _Idle(self.server, streams)
+        else:
+            self.run = _Run(library, workers, in_place, self.server, streams)
 
     def __call__(self) -> Outcome:
         return self.run()
@@ -241,7 +286,7 @@ def build(quick: bool) -> list[Case]:
                     case=f"{streams} streams",
                     library=library,
                     make=lambda lib=library, w=workers, p=in_place, n=streams: _Shared(
-                        lib, w, p, n, len(MODES)
+                        lib, w, p, n, len(MODES) + 1
                     ),
                     events=streams * events,
                     nbytes=0,
@@ -250,6 +295,18 @@ def build(quick: bool) -> list[Case]:
                     time_limit=120.0,
                 )
             )
+        cases.append(
+            Case(
+                case=f"idle/{streams} streams",
+                library="idle (1 worker)",
+                make=lambda n=streams: _Shared("idle", 1, False, n, len(MODES) + 1),
+                events=0,
+                nbytes=0,
+                note="worker memory only (see notes)",
+                params={"streams": float(streams), "workers": 1.0},
+                time_limit=120.0,
+            )
+        )
     return cases
 
 

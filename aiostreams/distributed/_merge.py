@@ -27,7 +27,7 @@ from ray.exceptions import (
 from .._checkpoint import CheckpointStore
 from .._fanin import MergeFailure
 from ._spec import StreamSpec
-from ._worker import ENDED, EVENTS, FAILED, RESULTS, Handler, Message, Worker
+from ._worker import ENDED, EVENTS, FAILED, PACKED, RESULTS, Handler, Message, Worker, unpack_events
 
 __all__ = ["DistributedMerge", "RemoteStreamError"]
 
@@ -169,7 +169,7 @@ class DistributedMerge(Generic[T]):
                 async for ref in generator:
                     message: Message = await ref
                     for key, kind, _, lid in message:
-                        if kind == EVENTS or kind == RESULTS:
+                        if kind == EVENTS or kind == RESULTS or kind == PACKED:
                             self._resume[key] = lid  # received: a replacement resumes here
                         else:
                             remaining.discard(key)
@@ -246,6 +246,8 @@ class DistributedMerge(Generic[T]):
             while self._mpos < len(message):
                 key, kind, payload, lid = message[self._mpos]
                 self._mpos += 1
+                if kind == PACKED:
+                    kind, payload = EVENTS, unpack_events(payload)
                 if kind == EVENTS or kind == RESULTS:
                     batch = payload if kind == EVENTS else [payload]
                     if kind == RESULTS and payload is None:  # an acknowledgement only

@@ -16,16 +16,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Final
 
+import msgspec
 import ray
 
 from .._connect import EventSource
+from .._events import ServerSentEvent
 from .._fanin import MergeFailure, merge
 from .._protocol import FrameDecoder
 from .._session import create_session
 from .._typed import EventSchema
 from ._spec import StreamSpec
 
-__all__ = ["BACKPRESSURE", "ENDED", "EVENTS", "FAILED", "RESULTS", "Worker"]
+__all__ = [
+    "BACKPRESSURE",
+    "ENDED",
+    "EVENTS",
+    "FAILED",
+    "PACKED",
+    "RESULTS",
+    "Worker",
+    "unpack_events",
+]
 
 #: Messages a worker may have yielded that the caller has not taken yet.
 BACKPRESSURE: Final = 4
@@ -34,6 +45,13 @@ EVENTS: Final = 0  # payload: the batch of events
 RESULTS: Final = 1  # payload: the handler's non-None result (process-in-place)
 ENDED: Final = 2  # payload: None; the stream is over
 FAILED: Final = 3  # payload: (exception type name, message)
+PACKED: Final = 4  # payload: raw ServerSentEvents as msgpack bytes (see below)
+
+#: Raw events travel as msgpack bytes: ~0.03 us per event to encode against ~2 us
+#: for Ray's cloudpickle of the Structs, which capped a worker near 500k events/s.
+#: Typed events (the caller may not know their types) go as they are.
+_encode = msgspec.msgpack.Encoder().encode
+unpack_events: Final = msgspec.msgpack.Decoder(list[ServerSentEvent]).decode
 
 Message = list[tuple[Hashable, int, Any, str]]
 Handler = Callable[[Hashable, list[Any]], Awaitable[Any]]
@@ -72,6 +90,8 @@ class _Tracked:
         if self._ended:
             return None
         batch = await self._source.next_batch()
+        while batch is not None and not batch:  # never an empty batch downstream
+            batch = await self._source.next_batch()
         if batch is None:
             self._ended = True
             return [_END]
@@ -122,10 +142,12 @@ class Worker:
                         else:
                             events, lid = item
                             count += len(events)
-                            if handler is None:
-                                message.append((key, EVENTS, events, lid))
-                            else:
+                            if handler is not None:
                                 message.append((key, RESULTS, await handler(key, events), lid))
+                            elif type(events[0]) is ServerSentEvent:
+                                message.append((key, PACKED, _encode(events), lid))
+                            else:
+                                message.append((key, EVENTS, events, lid))
                     if count >= max_items or not stats().current_buffer_used:
                         yield message
                         message = []

@@ -54,6 +54,7 @@ PAGES_WITH_EXAMPLES = frozenset(
         "sdk.md",
         "structs.md",
         "fanin.md",
+        "distributed.md",
         "resilience.md",
         "design.md",
         "cli.md",
