@@ -13,6 +13,7 @@ resume the stream if this worker dies.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Final
 
@@ -38,6 +39,8 @@ __all__ = [
     "unpack_events",
 ]
 
+#: Connections a worker opens at once (see _pace_opening).
+OPENING: Final = 128
 #: Messages a worker may have yielded that the caller has not taken yet.
 BACKPRESSURE: Final = 4
 
@@ -102,6 +105,26 @@ class _Tracked:
         await self._source.aclose()
 
 
+def _pace_opening(session: Any, at_once: int) -> None:
+    """At most ``at_once`` connections being opened (TCP + TLS) at a time.
+
+    A worker opens its whole shard when the merge starts (and again after a lost
+    worker): thousands of SYNs in one burst overflow a server's listen backlog
+    (``somaxconn``), and every dropped one waits for TCP's retransmission timer
+    (1 s, 3 s, 7 s...).  aiohttp has no public hook for this, so the connector's
+    own method is wrapped, for this session only.
+    """
+    connector = session.connector
+    create = connector._create_connection
+    opening = asyncio.Semaphore(at_once)
+
+    async def paced(*args: Any, **kwargs: Any) -> Any:
+        async with opening:
+            return await create(*args, **kwargs)
+
+    connector._create_connection = paced
+
+
 class Worker:
     """One worker process: ``run()`` streams its shard's events (or results) back."""
 
@@ -120,6 +143,7 @@ class Worker:
     ) -> AsyncIterator[Message]:
         schemas: dict[int, EventSchema[Any]] = {}  # one per schema factory, not per stream
         session = create_session()
+        _pace_opening(session, OPENING)
         try:
             async with merge(on_error="yield") as merged:
                 for key, spec, last_event_id in streams:
