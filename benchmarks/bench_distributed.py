@@ -10,7 +10,8 @@ cores (the server's CPU seconds per case are in the notes).
 Rows per stream count (each stream sends ``EVENTS[n]`` raw events):
 
 * ``merge (1 process)``: ``aiostreams.merge`` of N ``connect()`` streams on one
-  loop, read with ``batches()``, the handler below called on each batch;
+  loop, read with ``batches()``, the handler below called on each batch (opening
+  at most 128 connections at a time, as each worker does);
 * ``distributed xW back``: ``distributed.merge(urls, workers=W)``, every event
   back to the caller, read with ``batches()`` and the same handler there;
 * ``distributed xW in place``: the same handler runs in the workers; only its
@@ -151,7 +152,10 @@ class _Run:
         if not self.workers:
             import aiostreams
 
+            from aiostreams.distributed._worker import OPENING, _pace_opening
+
             async with aiostreams.create_session() as session:
+                _pace_opening(session, OPENING)  # as the workers do: no SYN flood
                 sources = [
                     aiostreams.connect(url, session=session, reconnect_on_eof=False)
                     for _ in range(self.streams)

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from aiostreams import EventSchema, MemoryCheckpoints, MergeFailure
+from aiostreams import EventSchema, MemoryCheckpoints, MergeFailure, ServerSentEvent
 from aiostreams.server import REQUESTS_KEY, create_app, run_server
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'aiostreams[ray]')")
@@ -62,6 +62,8 @@ async def test_200_streams_over_2_workers_deliver_every_event_once_in_order(
     seen: dict[Any, list[str]] = {}
     async with distributed.merge(urls, workers=2) as merged:
         async for key, event in merged:
+            assert isinstance(event, ServerSentEvent)
+            assert event.data == f'{{"content": "tok{event.id}"}}'
             seen.setdefault(key, []).append(event.id)
         actors = list(merged.actors)
         assert merged.worker_losses == 0
