@@ -151,7 +151,6 @@ class _Run:
         count = data = 0
         if not self.workers:
             import aiostreams
-
             from aiostreams.distributed._worker import OPENING, _pace_opening
 
             async with aiostreams.create_session() as session:
