@@ -39,6 +39,9 @@ __all__ = [
     "unpack_events",
 ]
 
+#: Seconds between two messages of a worker when events trickle in (a batching
+#: delay: the most an event waits in a worker before it is sent on).
+LINGER: Final = 0.005
 #: Connections a worker opens at once (see _pace_opening).
 OPENING: Final = 128
 #: Messages a worker may have yielded that the caller has not taken yet.
@@ -154,6 +157,8 @@ class Worker:
                             schema = schemas[id(spec.schema)] = spec.schema()
                     merged.add(_Tracked(spec, last_event_id, session, schema), key=key)
                 stats = merged.statistics
+                loop = asyncio.get_running_loop()
+                last = loop.time()
                 message: Message = []
                 count = 0
                 async for key, items in merged.batches():
@@ -172,10 +177,22 @@ class Worker:
                                 message.append((key, PACKED, _encode(events), lid))
                             else:
                                 message.append((key, EVENTS, events, lid))
-                    if count >= max_items or not stats().current_buffer_used:
-                        yield message
-                        message = []
-                        count = 0
+                    if count < max_items and not stats().current_buffer_used:
+                        # Nothing more ready: hand the message over, but not more often
+                        # than every LINGER seconds (each Ray yield has a fixed cost:
+                        # serialise, store and report an object); meanwhile the merge's
+                        # buffer fills up.
+                        wait = last + LINGER - loop.time()
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                            if stats().current_buffer_used:
+                                continue
+                    elif count < max_items:
+                        continue
+                    yield message
+                    message = []
+                    count = 0
+                    last = loop.time()
                 if message:
                     yield message
         finally:
