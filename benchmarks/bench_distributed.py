@@ -230,6 +230,41 @@ class _Idle:
             return {"rss": float(psutil.Process(pid).memory_info().rss), "open_s": open_s}
 
 
+class _Paired:
+    """The scale-out ratio under a shifting load: one process and x2 in place,
+    alternated PAIRS times (ABAB...), each pair's ratio taken within the pair."""
+
+    PAIRS = 3
+
+    def __init__(self, server: Any, streams: int) -> None:
+        self.single = _Run("paired: " + SINGLE, 0, False, server, streams)
+        self.spread = _Run("paired: distributed x2 in place", 2, True, server, streams)
+        self.streams = streams
+
+    def __call__(self) -> Outcome:
+        ratios, total, steady = [], [], []
+        count = 0
+        for _ in range(self.PAIRS):
+            a = self.single()
+            b = self.spread()
+            count += a.events + b.events
+            rate_a = _RATES["paired: " + SINGLE, self.streams][-1]
+            rate_b = _RATES["paired: distributed x2 in place", self.streams][-1]
+            ratios.append(rate_b / rate_a)
+            total.append((rate_a, rate_b))
+            steady.append(self.spread.steady[-1] / self.single.steady[-1])
+        _note(
+            "paired",
+            self.streams,
+            f"paired (ABAB), {self.streams} streams: distributed x2 in place / one process = "
+            f"{statistics.median(ratios):.2f}x (per pair: "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + f"); after the first event: {statistics.median(steady):.2f}x; events/s per pair: "
+            + ", ".join(f"{a:,.0f} vs {b:,.0f}" for a, b in total),
+        )
+        return Outcome(count, extra={"scale_out": statistics.median(ratios)})
+
+
 class _Server:
     """One server process per stream count, shared by every mode of that count."""
 
@@ -267,9 +302,11 @@ class _Shared:
 
     def __init__(self, library: str, workers: int, in_place: bool, streams: int, users: int):
         self.server = _server(streams, users)
-        self.run: _Run | _Idle
+        self.run: _Run | _Idle | _Paired
         if library == "idle":
             self.run = _Idle(self.server, streams)
+        elif library == "paired":
+            self.run = _Paired(self.server, streams)
         else:
             self.run = _Run(library, workers, in_place, self.server, streams)
 
@@ -296,7 +333,7 @@ def build(quick: bool) -> list[Case]:
                     case=f"{streams} streams",
                     library=library,
                     make=lambda lib=library, w=workers, p=in_place, n=streams: _Shared(
-                        lib, w, p, n, len(MODES) + 1
+                        lib, w, p, n, len(MODES) + 2
                     ),
                     events=streams * events,
                     nbytes=0,
@@ -307,9 +344,21 @@ def build(quick: bool) -> list[Case]:
             )
         cases.append(
             Case(
+                case=f"paired/{streams} streams",
+                library="x2 in place vs 1 process, ABAB",
+                make=lambda n=streams: _Shared("paired", 2, True, n, len(MODES) + 2),
+                events=2 * _Paired.PAIRS * streams * events,
+                nbytes=0,
+                note="scale-out ratio within each pair (see notes); events/s means nothing here",
+                params={"streams": float(streams), "workers": 2.0},
+                time_limit=300.0,
+            )
+        )
+        cases.append(
+            Case(
                 case=f"idle/{streams} streams",
                 library="idle (1 worker)",
-                make=lambda n=streams: _Shared("idle", 1, False, n, len(MODES) + 1),
+                make=lambda n=streams: _Shared("idle", 1, False, n, len(MODES) + 2),
                 events=0,
                 nbytes=0,
                 note="worker memory only (see notes)",
