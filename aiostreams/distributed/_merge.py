@@ -17,7 +17,6 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 import ray
 from ray.exceptions import (
-    ActorDiedError,
     ActorUnavailableError,
     ObjectLostError,
     OwnerDiedError,
@@ -191,11 +190,20 @@ class DistributedMerge(Generic[T]):
 
     async def _ready(self, index: int) -> None:
         """Wait for Ray to restart worker ``index``; replace it if it is gone for good."""
-        try:
-            await asyncio.wait_for(self.actors[index].ping.remote(), READY_TIMEOUT)
-        except (ActorDiedError, asyncio.TimeoutError):
-            ray.kill(self.actors[index], no_restart=True)
-            self.actors[index] = self._new_actor()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+        while True:
+            try:
+                await asyncio.wait_for(self.actors[index].ping.remote(), deadline - loop.time())
+                return
+            except ActorUnavailableError:  # noqa: PERF203 - restarting: ask again shortly
+                if loop.time() >= deadline:
+                    break
+                await asyncio.sleep(0.1)
+            except (RayActorError, asyncio.TimeoutError):  # gone for good (or hung)
+                break
+        ray.kill(self.actors[index], no_restart=True)
+        self.actors[index] = self._new_actor()
 
     # -- consuming ------------------------------------------------------------------
 
