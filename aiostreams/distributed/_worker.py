@@ -137,7 +137,7 @@ class Worker:
 
         return os.getpid()
 
-    @ray.method(num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)  # type: ignore[misc, unused-ignore]
+    @ray.method(num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)  # type: ignore[misc, untyped-decorator, unused-ignore]
     async def run(
         self,
         streams: list[tuple[Hashable, StreamSpec, str]],
