@@ -30,8 +30,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the peers; writes benchmarks/results/*.json, .md, .png."""
-    session.install("-e", ".[bench]")
+    """Benchmarks against the peers; writes benchmarks/results/*.json, .md, .png.
+
+    The ray extra brings the ``distributed`` suite (one process vs Ray workers);
+    without Ray that suite has no cases."""
+    session.install("-e", ".[bench,ray]")
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
