@@ -10,18 +10,21 @@ servers become :class:`ConnectError` (naming the URL), silence becomes
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
+from multidict import MultiDict
 
 from ._protocol import FrameDecoder
 from ._retry import NO_RETRIES, RETRYABLE_STATUSES, RetryConfig, RetrySchedule, parse_retry_after
 from ._stream import EventStream
-from .errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
+from .errors import ConnectError, InvalidURL, SDKError, StreamTimeout, UnexpectedContentType
 
 __all__ = [
     "MAX_ERROR_BODY",
@@ -30,6 +33,7 @@ __all__ = [
     "open_stream",
     "read_json",
     "send",
+    "split_url",
 ]
 
 T = TypeVar("T")
@@ -42,6 +46,63 @@ _NO_BODY_SKIP: Final = frozenset({"Content-Type"})
 
 #: The query string of a URL inside an aiohttp message (a query may carry a token).
 _QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
+
+
+def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None]:
+    """Check ``url`` can ever work, and split off what must never be shown.
+
+    Returns:
+        ``(url without query nor user:password@, the query, a Basic auth header
+        value made of the user:password, or None)``.
+
+    Raises:
+        InvalidURL: no ``http``/``https`` scheme, no host, a bad port: a one-line
+            message naming ``parameter`` (and the URL without query or credentials).
+    """
+    try:
+        parts = urlsplit(url)
+        port_error = ""
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            port_error = str(exc)
+    except ValueError as exc:  # e.g. an unbalanced "[" in the host
+        raise InvalidURL(parameter, _redacted(url), str(exc)) from None
+    userinfo, at, host = parts.netloc.rpartition("@")
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    if parts.scheme.lower() not in ("http", "https"):
+        problem = (
+            f"the scheme {parts.scheme!r} is not supported"
+            if parts.scheme and parts.netloc
+            else "it has no http:// or https:// scheme"
+        )
+        raise InvalidURL(
+            parameter,
+            shown if parts.netloc else _redacted(url),
+            problem + ("; use http://host:port/path or https://..."),
+        )
+    if not parts.hostname:
+        raise InvalidURL(parameter, shown, "it has no host")
+    if port_error:
+        raise InvalidURL(parameter, shown, f"bad port ({port_error})")
+    auth = None
+    if at:
+        login, _, password = userinfo.partition(":")
+        auth = (
+            "Basic " + base64.b64encode(f"{unquote(login)}:{unquote(password)}".encode()).decode()
+        )
+    query = MultiDict(parse_qsl(parts.query, keep_blank_values=True))  # ?a=1&a=2 keeps both
+    return shown, query, auth
+
+
+def _redacted(url: str) -> str:
+    """``url`` without what may be secret: a query string, a ``user:password@``."""
+    url = url.partition("?")[0].partition("#")[0]
+    head, at, tail = url.rpartition("@")
+    if at:
+        scheme, sep, _ = head.partition("://")
+        url = f"{scheme}{sep}{tail}" if sep else tail
+    return url
 
 
 @dataclass(frozen=True)

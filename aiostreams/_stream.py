@@ -29,13 +29,15 @@ Releasing the connection
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import aiohttp
 
 from ._timeouts import DeadlineExceeded, await_by
-from .errors import ConnectError, ResponseValidationError, StreamError, StreamTimeout
+from .errors import ResponseValidationError, StreamError, StreamInterrupted, StreamTimeout
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -61,6 +63,9 @@ _RECOVERABLE: Final = (ResponseValidationError, StreamError)
 
 _OPEN, _DONE, _CLOSED = 0, 1, 2
 
+#: The query string of a URL inside an aiohttp message (a query may carry a token).
+_QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
+
 
 class EventStream(Generic[T]):
     """The events of one streaming HTTP response, decoded as they arrive.
@@ -81,9 +86,10 @@ class EventStream(Generic[T]):
         url: the request URL without its query string (for messages).
 
     Timeouts (two tiers):
-        idle_timeout: no *bytes* for that long.  Enforced by aiohttp's
-            ``sock_read`` (set by the caller on the request); given here so the
-            error can name it.  Raises ``StreamTimeout(kind="idle")``.
+        idle_timeout: no *bytes* for that long.  Enforced by our own clock around
+            each read (and by aiohttp's ``sock_read``, set by the caller on the
+            request): a stalled HTTP parser cannot outlast it.
+            Raises ``StreamTimeout(kind="idle")``.
         event_timeout: no *event* for that long while the consumer waits for one.
             Comments and heartbeats (bytes that complete no event) do not reset it,
             so a heartbeating proxy in front of a dead upstream cannot hang the
@@ -98,7 +104,8 @@ class EventStream(Generic[T]):
 
     Raises (while iterating):
         StreamTimeout: no bytes / no event / no first event in time (see above).
-        ConnectError: the connection was lost in the middle of the body.
+        StreamInterrupted: (a ``ConnectError``) the connection was reset, the body
+            ended inside an event, or its transport framing was broken.
         ResponseValidationError, StreamError: one bad event; iteration may go on.
         EventTooLarge: an event exceeded the decoder's ``max_event_size``.
     """
@@ -241,21 +248,26 @@ class EventStream(Generic[T]):
             deadline, kind, seconds = self._first_deadline, "first_event", self._first_event_timeout
         elif seconds is not None:
             deadline = asyncio.get_running_loop().time() + seconds
+        # The idle bound is enforced by our clock too, around each read: aiohttp's
+        # sock_read does not fire when its parser stalls (a malformed chunk size).
+        idle = self._idle_timeout
+        failure: BaseException | None = None
         try:
             while not decoder.finished:
                 if decoder.has_backlog:
                     events = decoder.feed(b"")
                 else:
-                    if deadline is None:
+                    if deadline is None and idle is None:
                         chunk = await read()
                     else:
-                        try:
-                            chunk = await await_by(deadline, read)
-                        except DeadlineExceeded:
-                            raise StreamTimeout(
-                                kind, seconds or 0.0, decoder.last_event_id, self.url
-                            ) from None
+                        chunk = await self._read_by(read, deadline, kind, seconds, idle)
                     if not chunk:
+                        pending: int = getattr(decoder, "pending_bytes", 0)
+                        if pending:  # EOF inside an event: a body cut short, not an end
+                            failure = self._interrupted(
+                                f"the body ended inside an event ({pending} bytes of it pending)"
+                            )
+                            break
                         decoder.close()
                         self._finish_at_eof()
                         return False
@@ -269,23 +281,47 @@ class EventStream(Generic[T]):
             self._index = 0
             self._first_deadline = None  # a bad event is an event: the first one arrived
             raise
-        except aiohttp.ServerTimeoutError as exc:
-            self._close()
-            raise StreamTimeout(
-                "idle", self._idle_timeout or 0.0, decoder.last_event_id, self.url
-            ) from exc
+        except aiohttp.ServerTimeoutError:
+            failure = StreamTimeout("idle", idle or 0.0, decoder.last_event_id, self.url)
         except (aiohttp.ClientError, OSError) as exc:
-            self._close()
-            raise ConnectError(
-                self.url,
-                f"the connection was lost while reading the stream "
-                f"(last event id {decoder.last_event_id!r}): {exc.__class__.__name__}: {exc}",
-            ) from exc
+            if self._state == _CLOSED:  # aclose() from another task: the end, not a drop
+                return False
+            # A reset, a truncated body, transport framing the parser rejected.  The
+            # aiohttp error is not chained: its message may carry the URL's query.
+            failure = self._interrupted(_describe(exc))
         except BaseException:  # cancellation, EventTooLarge, an event timeout, a bug: unusable
             self._close()
             raise
+        if failure is not None:
+            decoder.close()  # a complete retry: line of the cut event still counts
+            self._close()
+            raise failure
         await self._finish_after_sentinel()
         return False
+
+    async def _read_by(
+        self,
+        read: Callable[[], Awaitable[bytes]],
+        deadline: float | None,
+        kind: str,
+        seconds: float | None,
+        idle: float | None,
+    ) -> bytes:
+        """One read under the nearer of the event deadline and the idle bound."""
+        if idle is not None:
+            idle_at = asyncio.get_running_loop().time() + idle
+            if deadline is None or idle_at < deadline:
+                deadline, kind, seconds = idle_at, "idle", idle
+        assert deadline is not None
+        try:
+            return await await_by(deadline, read)
+        except DeadlineExceeded:
+            raise StreamTimeout(
+                kind, seconds or 0.0, self._decoder.last_event_id, self.url
+            ) from None
+
+    def _interrupted(self, reason: str) -> StreamInterrupted:
+        return StreamInterrupted(self.url, reason, self._decoder.last_event_id)
 
     # -- releasing ------------------------------------------------------------------
 
@@ -428,3 +464,9 @@ class _BatchIterator(Generic[T]):
         stream = self._stream
         if stream._state == _OPEN and not self._resumable:
             stream._close()
+
+
+def _describe(exc: BaseException) -> str:
+    """An aiohttp/OS error in one line, without any URL query string it may quote."""
+    text = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+    return _QUERY.sub(r"\1", text)

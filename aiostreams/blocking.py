@@ -110,7 +110,8 @@ class SDK:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<aiostreams.blocking.SDK {self.sdk.server_url}{' closed' if self.closed else ''}>"
+        shown = self.sdk._shown_url  # no credentials, no query string
+        return f"<aiostreams.blocking.SDK {shown}{' closed' if self.closed else ''}>"
 
 
 def _shutdown(portal_cm: Any, portal: BlockingPortal, sdk: _sdk.SDK) -> None:
