@@ -598,6 +598,11 @@ class EventSource(Generic[T]):
                 await self._reconnect_later("status", exc, retry_after)
                 continue
             except (ConnectError, StreamTimeout) as exc:
+                if self._done:  # aclose() while connecting: the end, not a failure
+                    return None
+                if isinstance(exc, StreamTimeout) and not exc.last_event_id:
+                    # send() knows no event ids: name the one this stream resumes from
+                    exc = StreamTimeout(exc.kind, exc.seconds, self.last_event_id, exc.url)
                 await self._reconnect_later("connect", exc)
                 continue
             except BaseException:

@@ -46,6 +46,8 @@ _NO_BODY_SKIP: Final = frozenset({"Content-Type"})
 
 #: The query string of a URL inside an aiohttp message (a query may carry a token).
 _QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
+#: The ``user:password@`` of a URL inside a message.
+_USERINFO: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"/@]*@")
 
 
 def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None]:
@@ -270,6 +272,8 @@ async def _send_once(
         if timeout is not None
         else session.timeout
     )
+    error: BaseException
+    cause: BaseException | None = None
     try:
         return await session.request(
             request.method,
@@ -281,28 +285,38 @@ async def _send_once(
             # aiohttp labels an empty POST "application/octet-stream"; say nothing instead
             skip_auto_headers=_NO_BODY_SKIP if request.body is None else None,
         )
-    except aiohttp.ConnectionTimeoutError as exc:
+    except aiohttp.ConnectionTimeoutError:
         # ``connect`` (which includes waiting for a free pooled connection) or
         # ``sock_connect`` fired; a caller's session may set only one of them.
         limits = [t for t in (client_timeout.connect, client_timeout.sock_connect) if t]
-        raise ConnectError(
+        error = ConnectError(
             request.url,
             f"timed out after {min(limits):g} s while connecting"
             if limits
             else "timed out while connecting",
-        ) from exc
-    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-        raise StreamTimeout("idle", client_timeout.sock_read or 0.0, "", request.url) from exc
+        )
+    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
+        error = StreamTimeout("idle", client_timeout.sock_read or 0.0, "", request.url)
     except aiohttp.InvalidURL as exc:
-        raise ConnectError(request.url, "invalid URL; check server_url") from exc
+        error = ConnectError(request.url, f"invalid URL ({_scrub(exc)})")
     except aiohttp.ClientConnectorError as exc:
-        raise ConnectError(
+        error = ConnectError(
             request.url, f"{exc.os_error.strerror or exc.os_error}; is the server running there?"
-        ) from exc
+        )
+        cause = exc.os_error  # for debugging; an OSError names no URL
     except (aiohttp.ClientError, OSError) as exc:
         # e.g. TooManyRedirects names the URL it gave up at, query string included
-        reason = _QUERY.sub(r"\1", f"{exc.__class__.__name__}: {exc}")
-        raise ConnectError(request.url, reason) from exc
+        error = ConnectError(request.url, _scrub(exc))
+    # Raised here, outside the handlers, with no aiohttp cause: its exceptions carry the
+    # full URL (query string, user:password@), and a chained one shows in tracebacks.
+    raise error from cause
+
+
+def _scrub(exc: BaseException) -> str:
+    """An aiohttp/OS error in one line, without the query string or credentials of
+    any URL it quotes."""
+    text = _QUERY.sub(r"\1", f"{exc.__class__.__name__}: {exc}")
+    return _USERINFO.sub(r"\1", text)
 
 
 def _media_type(response: aiohttp.ClientResponse) -> str:

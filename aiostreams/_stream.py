@@ -119,6 +119,7 @@ class EventStream(Generic[T]):
         "_first_event_timeout",
         "_idle_timeout",
         "_index",
+        "_lost",
         "_state",
         "response",
         "url",
@@ -158,6 +159,7 @@ class EventStream(Generic[T]):
         self._events: list[T] = []
         self._index = 0
         self._state = _OPEN
+        self._lost = _loss_of(response)
 
     # -- metadata -------------------------------------------------------------------
 
@@ -267,6 +269,10 @@ class EventStream(Generic[T]):
                             failure = self._interrupted(
                                 f"the body ended inside an event ({pending} bytes of it pending)"
                             )
+                            break
+                        reset = _reset_of(self._lost)
+                        if reset:  # a close-delimited body ended by a reset, not a close
+                            failure = self._interrupted(reset)
                             break
                         decoder.close()
                         self._finish_at_eof()
@@ -470,3 +476,31 @@ def _describe(exc: BaseException) -> str:
     """An aiohttp/OS error in one line, without any URL query string it may quote."""
     text = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
     return _QUERY.sub(r"\1", text)
+
+
+def _loss_of(response: aiohttp.ClientResponse) -> asyncio.Future[None] | None:
+    """For a body delimited by the connection's close (no length, no chunking), the
+    future aiohttp settles when that connection is lost: aiohttp reports a reset
+    there as a plain EOF, which would end such a body "cleanly"."""
+    headers = response.headers
+    if "Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return None
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    lost: asyncio.Future[None] | None = getattr(protocol, "closed", None)
+    if lost is not None:
+        lost.add_done_callback(_retrieved)  # read or not, never "exception never retrieved"
+    return lost
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _reset_of(lost: asyncio.Future[None] | None) -> str:
+    """Why the connection under a close-delimited body was lost ("" if it closed cleanly)."""
+    if lost is None or not lost.done() or lost.cancelled():
+        return ""
+    error = lost.exception()
+    return "" if error is None else f"the connection was reset ({_describe(error)})"
