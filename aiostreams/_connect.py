@@ -54,7 +54,7 @@ import inspect
 import random
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
@@ -64,7 +64,14 @@ import msgspec
 
 from ._events import ServerSentEvent
 from ._framing import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
-from ._request import HTTPRequest, is_event_stream, send, split_url, unexpected_content_type
+from ._request import (
+    DEFAULT_SENSITIVE_HEADERS,
+    HTTPRequest,
+    is_event_stream,
+    send,
+    split_url,
+    unexpected_content_type,
+)
 from ._retry import DEFAULT_MAX_SERVER_WAIT, RETRYABLE_STATUSES, parse_retry_after
 from ._session import create_session
 from ._stream import EventStream
@@ -165,6 +172,7 @@ def connect(
     first_event_timeout: float | None = ...,
     max_event_size: int = ...,
     max_line_length: int | None = ...,
+    sensitive_headers: Iterable[str] = ...,
 ) -> EventSource[ServerSentEvent]: ...
 
 
@@ -192,6 +200,7 @@ def connect(
     first_event_timeout: float | None = ...,
     max_event_size: int = ...,
     max_line_length: int | None = ...,
+    sensitive_headers: Iterable[str] = ...,
 ) -> EventSource[T]: ...
 
 
@@ -218,6 +227,7 @@ def connect(
     first_event_timeout: float | None = None,
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     max_line_length: int | None = None,
+    sensitive_headers: Iterable[str] = DEFAULT_SENSITIVE_HEADERS,
 ) -> EventSource[Any]:
     """Open a Server-Sent Events stream that reconnects, resuming with ``Last-Event-ID``.
 
@@ -267,6 +277,10 @@ def connect(
         first_event_timeout: seconds from sending a request to its first event.
         max_event_size, max_line_length: the framer's limits (see
             :class:`SSEDecoder`); ignored when ``decoder`` is a callable.
+        sensitive_headers: names of the headers dropped when a redirect leaves
+            the URL's origin (default ``DEFAULT_SENSITIVE_HEADERS``:
+            Authorization, Proxy-Authorization, Cookie, X-API-Key, Api-Key,
+            X-Auth-Token, X-Access-Token, Private-Token).
 
     A timeout reconnects instead of raising; the :class:`StreamTimeout` is
     raised only when ``max_reconnects`` is exhausted.
@@ -315,7 +329,8 @@ def connect(
             )
         all_headers["Authorization"] = basic
     query.update(params or {})
-    request = HTTPRequest(method.upper(), base_url, all_headers, query, data)
+    sensitive = frozenset(name.lower() for name in sensitive_headers)
+    request = HTTPRequest(method.upper(), base_url, all_headers, query, data, sensitive)
     if reconnect_on_eof is None:
         reconnect_on_eof = request.method in IDEMPOTENT_METHODS
 
@@ -646,7 +661,14 @@ class EventSource(Generic[T]):
             return request
         headers = dict(request.headers)
         headers["Last-Event-ID"] = self.last_event_id
-        return HTTPRequest(request.method, request.url, headers, request.params, request.body)
+        return HTTPRequest(
+            request.method,
+            request.url,
+            headers,
+            request.params,
+            request.body,
+            request.sensitive_headers,
+        )
 
     async def _drop_connection(self) -> None:
         """Close the current connection; keep what the next one needs (id, retry)."""

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
+import yarl
 from multidict import MultiDict
 
 from ._protocol import FrameDecoder
@@ -27,11 +28,13 @@ from ._stream import EventStream
 from .errors import ConnectError, InvalidURL, SDKError, StreamTimeout, UnexpectedContentType
 
 __all__ = [
+    "DEFAULT_SENSITIVE_HEADERS",
     "MAX_ERROR_BODY",
     "HTTPRequest",
     "is_event_stream",
     "open_stream",
     "read_json",
+    "redact_url",
     "send",
     "split_url",
 ]
@@ -69,7 +72,7 @@ def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None
         except ValueError as exc:
             port_error = str(exc)
     except ValueError as exc:  # e.g. an unbalanced "[" in the host
-        raise InvalidURL(parameter, _redacted(url), str(exc)) from None
+        raise InvalidURL(parameter, redact_url(url), str(exc)) from None
     userinfo, at, host = parts.netloc.rpartition("@")
     shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
     if parts.scheme.lower() not in ("http", "https"):
@@ -80,7 +83,7 @@ def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None
         )
         raise InvalidURL(
             parameter,
-            shown if parts.netloc else _redacted(url),
+            shown if parts.netloc else redact_url(url),
             problem + ("; use http://host:port/path or https://..."),
         )
     if not parts.hostname:
@@ -97,7 +100,7 @@ def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None
     return shown, query, auth
 
 
-def _redacted(url: str) -> str:
+def redact_url(url: str) -> str:
     """``url`` without what may be secret: a query string, a ``user:password@``."""
     url = url.partition("?")[0].partition("#")[0]
     head, at, tail = url.rpartition("@")
@@ -105,6 +108,26 @@ def _redacted(url: str) -> str:
         scheme, sep, _ = head.partition("://")
         url = f"{scheme}{sep}{tail}" if sep else tail
     return url
+
+
+#: Headers that carry credentials: dropped when a redirect leaves the request's
+#: origin (scheme, host, port), as aiohttp drops ``Authorization``.  Compared
+#: case-insensitively; ``connect(sensitive_headers=...)`` replaces the set.
+DEFAULT_SENSITIVE_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "private-token",
+    }
+)
+#: Redirects followed before giving up (aiohttp's default too).
+MAX_REDIRECTS: Final = 10
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -116,6 +139,7 @@ class HTTPRequest:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     params: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: bytes | None = field(default=None, repr=False)
+    sensitive_headers: frozenset[str] = field(default=DEFAULT_SENSITIVE_HEADERS, repr=False)
 
     @property
     def target(self) -> str:
@@ -275,16 +299,7 @@ async def _send_once(
     error: BaseException
     cause: BaseException | None = None
     try:
-        return await session.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            params=request.params,
-            data=request.body,
-            timeout=client_timeout,
-            # aiohttp labels an empty POST "application/octet-stream"; say nothing instead
-            skip_auto_headers=_NO_BODY_SKIP if request.body is None else None,
-        )
+        return await _follow_redirects(session, request, client_timeout)
     except aiohttp.ConnectionTimeoutError:
         # ``connect`` (which includes waiting for a free pooled connection) or
         # ``sock_connect`` fired; a caller's session may set only one of them.
@@ -310,6 +325,53 @@ async def _send_once(
     # Raised here, outside the handlers, with no aiohttp cause: its exceptions carry the
     # full URL (query string, user:password@), and a chained one shows in tracebacks.
     raise error from cause
+
+
+async def _follow_redirects(
+    session: aiohttp.ClientSession, request: HTTPRequest, timeout: aiohttp.ClientTimeout
+) -> aiohttp.ClientResponse:
+    """Send ``request``, following redirects ourselves: aiohttp drops only
+    ``Authorization`` when one leaves the origin, and every header of
+    ``request.sensitive_headers`` must go too (an ``X-API-Key`` for a CDN...)."""
+    method, body = request.method, request.body
+    headers = dict(request.headers)
+    url: str | yarl.URL = request.url
+    params: Mapping[str, str] | None = request.params
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await session.request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            data=body,
+            timeout=timeout,
+            allow_redirects=False,
+            # aiohttp labels an empty POST "application/octet-stream"; say nothing instead
+            skip_auto_headers=_NO_BODY_SKIP if body is None else None,
+        )
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or location is None:
+            return response
+        current = response.url
+        await _discard(response)
+        try:
+            target = current.join(yarl.URL(location))
+        except ValueError:
+            raise aiohttp.ClientError("a redirect gave an invalid Location") from None
+        if target.scheme not in ("http", "https") or not target.host:
+            raise aiohttp.ClientError(f"a redirect led to an unsupported URL ({target.scheme}:)")
+        if target.origin() != current.origin():
+            sensitive = request.sensitive_headers
+            headers = {k: v for k, v in headers.items() if k.lower() not in sensitive}
+        if (
+            response.status == 303
+            and method != "HEAD"
+            or (response.status in (301, 302) and method == "POST")
+        ):
+            method, body = "GET", None  # what browsers and aiohttp do
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        url, params = target, None
+    raise aiohttp.ClientError(f"TooManyRedirects: more than {MAX_REDIRECTS} redirects")
 
 
 def _scrub(exc: BaseException) -> str:
