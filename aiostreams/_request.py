@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 import aiohttp
 import msgspec
 import yarl
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 
 from ._protocol import FrameDecoder
@@ -319,7 +320,7 @@ async def _send_once(
             request.url, f"{exc.os_error.strerror or exc.os_error}; is the server running there?"
         )
         cause = exc.os_error  # for debugging; an OSError names no URL
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
         # e.g. TooManyRedirects names the URL it gave up at, query string included
         error = ConnectError(request.url, _scrub(exc))
     # Raised here, outside the handlers, with no aiohttp cause: its exceptions carry the

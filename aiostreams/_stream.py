@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._timeouts import DeadlineExceeded, await_by
 from .errors import ResponseValidationError, StreamError, StreamInterrupted, StreamTimeout
@@ -289,7 +290,9 @@ class EventStream(Generic[T]):
             raise
         except aiohttp.ServerTimeoutError:
             failure = StreamTimeout("idle", idle or 0.0, decoder.last_event_id, self.url)
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
+            # (aiohttp's pure-Python parser raises HttpProcessingError subclasses such
+            # as TransferEncodingError, which are not ClientErrors)
             if self._state == _CLOSED:  # aclose() from another task: the end, not a drop
                 return False
             # A reset, a truncated body, transport framing the parser rejected.  The
