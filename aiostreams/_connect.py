@@ -7,9 +7,10 @@ library can do better than a browser:
 ============================================  =====================================
 what happens                                   outcome
 ============================================  =====================================
-connection lost / reset mid-body               reconnect (reason ``"dropped"``)
-body ends cleanly (EOF) without a sentinel     reconnect (``"eof"``), as EventSource
-                                               does; ``reconnect_on_eof=False`` ends
+connection lost / reset / cut mid-event        reconnect (reason ``"dropped"``)
+body ends cleanly (EOF) without a sentinel     GET: reconnect (``"eof"``), as
+                                               EventSource; POST: ends (opt in with
+                                               ``reconnect_on_eof=True``)
 idle / event / first-event timeout             reconnect (``"timeout"``)
 429, 500, 502, 503, 504 or cannot connect      reconnect with backoff (``"status"``,
                                                ``"connect"``), ``Retry-After`` honoured
@@ -31,18 +32,22 @@ with equal jitter (a random delay in ``[d/2, d]``) so that clients dropped
 together do not come back together.  Every reconnect calls ``on_reconnect``.
 
 Replays: each request carries ``Last-Event-ID``.  A compliant server resumes
-after it.  Some servers replay: from the start of the stream, from the start of
-the connection, or from the event with that id (inclusive).  Right after a
-reconnect, the first event of the new connection tells: if its id is the
-``Last-Event-ID`` sent, or the id an earlier connection of this stream began
-with, the server is replaying, and events are skipped up to and including the
-first one whose id is the ``Last-Event-ID``.  Otherwise nothing is skipped.
-This never de-duplicates by id outside that window (ids need not be unique), and
-works on bytes, before decoding, so typed events need no ``id`` field and a
-replayed event is never decoded (nor validated) twice.  Limits: a server that
-replays from some other point is not detected; when several events share the
-last id, only the first of them is skipped.  ``EventSource.replayed`` counts
-the skipped events.
+after it; some replay instead (from the start, or from that id inclusive).  An
+event is skipped only when it is provably a copy of one already delivered: the
+same id, event type and data bytes (a blake2b digest of each delivered event is
+kept, for the last ``_REMEMBERED_EVENTS`` events of at most ``replay_window``
+bytes per connection).  Right after a reconnect, events are checked until the
+first that is not a copy; it and everything after it are delivered.  So ids
+that restart with new data, or per-connection ids, are all delivered; an event
+without id is never skipped; a replay reaching past the window is delivered
+again (a duplicate, never a loss).  The check works on bytes, before decoding,
+so a replayed event is never decoded (nor validated) twice.
+``EventSource.replayed`` counts the skipped events.
+
+Drops and ends: a reset, a body ending inside an event, or broken transport
+framing is a drop (``StreamInterrupted``): reconnect.  A clean end re-sends only
+an idempotent request (GET...) unless ``reconnect_on_eof=True``.  Waits the server
+dictates are clamped to ``max_server_wait_ms``.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ from .errors import (
     ResponseValidationError,
     SDKError,
     StreamError,
+    StreamInterrupted,
     StreamTimeout,
 )
 
@@ -618,7 +624,9 @@ class EventSource(Generic[T]):
                 if isinstance(exc, StreamTimeout) and not exc.last_event_id:
                     # send() knows no event ids: name the one this stream resumes from
                     exc = StreamTimeout(exc.kind, exc.seconds, self.last_event_id, exc.url)
-                await self._reconnect_later("connect", exc)
+                # reached, but its response was broken: a drop, not "could not connect"
+                reason = "dropped" if isinstance(exc, StreamInterrupted) else "connect"
+                await self._reconnect_later(reason, exc)
                 continue
             except BaseException:
                 await self.aclose()

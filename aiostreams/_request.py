@@ -26,7 +26,14 @@ from multidict import MultiDict
 from ._protocol import FrameDecoder
 from ._retry import NO_RETRIES, RETRYABLE_STATUSES, RetryConfig, RetrySchedule, parse_retry_after
 from ._stream import EventStream
-from .errors import ConnectError, InvalidURL, SDKError, StreamTimeout, UnexpectedContentType
+from .errors import (
+    ConnectError,
+    InvalidURL,
+    SDKError,
+    StreamInterrupted,
+    StreamTimeout,
+    UnexpectedContentType,
+)
 
 __all__ = [
     "DEFAULT_SENSITIVE_HEADERS",
@@ -320,7 +327,11 @@ async def _send_once(
             request.url, f"{exc.os_error.strerror or exc.os_error}; is the server running there?"
         )
         cause = exc.os_error  # for debugging; an OSError names no URL
-    except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
+    except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError, HttpProcessingError) as exc:
+        # The server answered, with bytes the HTTP parser rejects (e.g. a chunk-size
+        # line "zz" in the first packet): not "could not connect".
+        error = StreamInterrupted(request.url, f"its response was malformed ({_scrub(exc)})")
+    except (aiohttp.ClientError, OSError) as exc:
         # e.g. TooManyRedirects names the URL it gave up at, query string included
         error = ConnectError(request.url, _scrub(exc))
     # Raised here, outside the handlers, with no aiohttp cause: its exceptions carry the

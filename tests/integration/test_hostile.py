@@ -813,3 +813,24 @@ async def test_mid_stream_drop_message() -> None:
         _, error = await collect_until_error(connect(raw.url, max_reconnects=0))
     assert isinstance(error, StreamInterrupted) and "lost mid-stream" in str(error)
     assert "could not connect" not in str(error)
+
+
+# -- the soak check, tiny -----------------------------------------------------------------
+
+
+def test_soak_smoke() -> None:
+    """``python -m benchmarks.soak`` with 60 faulty connections: 0 lost, 0 duplicated."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.soak", "--cycles", "60", "--seed", "3"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    total = next(line for line in proc.stdout.splitlines() if line.startswith("total"))
+    cycles, sent, delivered, duplicated, lost = map(int, total.split()[1:])
+    assert cycles == 61 and sent == delivered and duplicated == lost == 0, proc.stdout
+    assert "in order True" in proc.stdout and "tasks 0" in proc.stdout, proc.stdout
