@@ -110,10 +110,10 @@ DEFAULT_RETRY_MS: Final = 3000
 #: The ceiling of the backoff between reconnects that deliver nothing.
 DEFAULT_MAX_RETRY_MS: Final = 30_000
 #: Events whose (id, bytes) digest is remembered to recognise a replay.
-_REMEMBERED_EVENTS: Final = 4096
+_REMEMBERED_EVENTS: Final = 1024
 #: Bytes of each connection's delivered body kept (as received) to compute those
 #: digests when it drops; a replay reaching further back is delivered again.
-DEFAULT_REPLAY_WINDOW: Final = 256 * 1024
+DEFAULT_REPLAY_WINDOW: Final = 64 * 1024
 
 #: The longest wait a server can impose with ``retry:`` or ``Retry-After`` (ms).
 DEFAULT_MAX_SERVER_WAIT_MS: Final = int(DEFAULT_MAX_SERVER_WAIT * 1000)

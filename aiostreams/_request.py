@@ -237,13 +237,16 @@ async def read_json(response: aiohttp.ClientResponse, request: HTTPRequest, type
     Raises:
         SDKError: the body is not JSON of that type (message names the mismatch).
     """
+    lost: StreamInterrupted | None = None
     try:
         body = await response.read()
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
         response.close()
-        raise ConnectError(request.url, f"the connection was lost reading the body: {exc}") from exc
+        lost = StreamInterrupted(request.url, f"reading the JSON body: {_scrub(exc)}")
     finally:
         response.release()
+    if lost is not None:
+        raise lost  # outside the handler: aiohttp's exception (full URL) is not chained
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
