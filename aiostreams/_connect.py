@@ -284,7 +284,7 @@ def connect(
         max_event_size, max_line_length: the framer's limits (see
             :class:`SSEDecoder`); ignored when ``decoder`` is a callable.
         sensitive_headers: names of the headers dropped when a redirect leaves
-            the URL's origin (default ``DEFAULT_SENSITIVE_HEADERS``:
+            the URL's origin (default ``aiostreams.DEFAULT_SENSITIVE_HEADERS``:
             Authorization, Proxy-Authorization, Cookie, X-API-Key, Api-Key,
             X-Auth-Token, X-Access-Token, Private-Token).
 
