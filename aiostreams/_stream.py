@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
@@ -63,6 +63,11 @@ DRAIN_MAX_BYTES: Final = 64 * 1024
 _RECOVERABLE: Final = (ResponseValidationError, StreamError)
 
 _OPEN, _DONE, _CLOSED = 0, 1, 2
+
+
+class _IdleExpired(Exception):
+    """Internal: set on the response body by the idle timer; becomes StreamTimeout."""
+
 
 #: The query string of a URL inside an aiohttp message (a query may carry a token).
 _QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
@@ -121,7 +126,9 @@ class EventStream(Generic[T]):
         "_idle_timeout",
         "_index",
         "_lost",
+        "_read_since",
         "_state",
+        "_watchdog",
         "response",
         "url",
     )
@@ -161,6 +168,8 @@ class EventStream(Generic[T]):
         self._index = 0
         self._state = _OPEN
         self._lost = _loss_of(response)
+        self._read_since: float | None = None  # when the pending read began waiting
+        self._watchdog: asyncio.TimerHandle | None = None  # the idle timer (see _bark)
 
     # -- metadata -------------------------------------------------------------------
 
@@ -251,19 +260,32 @@ class EventStream(Generic[T]):
             deadline, kind, seconds = self._first_deadline, "first_event", self._first_event_timeout
         elif seconds is not None:
             deadline = asyncio.get_running_loop().time() + seconds
-        # The idle bound is enforced by our clock too, around each read: aiohttp's
-        # sock_read does not fire when its parser stalls (a malformed chunk size).
+        # The idle bound is enforced by our clock too: aiohttp's sock_read does not
+        # fire when its parser stalls (a malformed chunk size).  One timer per stream
+        # (see _bark), not one per read: a stamp per read costs ~0.1 us, a timeout
+        # context around each read ~15 us.
         idle = self._idle_timeout
+        clock = asyncio.get_running_loop().time
         failure: BaseException | None = None
         try:
             while not decoder.finished:
                 if decoder.has_backlog:
                     events = decoder.feed(b"")
                 else:
-                    if deadline is None and idle is None:
+                    if idle is not None:  # our idle clock: a stamp per read, one timer
+                        self._read_since = clock()
+                        if self._watchdog is None:
+                            self._arm_watchdog(idle)
+                    if deadline is None:
                         chunk = await read()
                     else:
-                        chunk = await self._read_by(read, deadline, kind, seconds, idle)
+                        try:
+                            chunk = await await_by(deadline, read)
+                        except DeadlineExceeded:
+                            raise StreamTimeout(
+                                kind, seconds or 0.0, decoder.last_event_id, self.url
+                            ) from None
+                    self._read_since = None
                     if not chunk:
                         pending: int = getattr(decoder, "pending_bytes", 0)
                         if pending:  # EOF inside an event: a body cut short, not an end
@@ -288,7 +310,7 @@ class EventStream(Generic[T]):
             self._index = 0
             self._first_deadline = None  # a bad event is an event: the first one arrived
             raise
-        except aiohttp.ServerTimeoutError:
+        except (aiohttp.ServerTimeoutError, _IdleExpired):
             failure = StreamTimeout("idle", idle or 0.0, decoder.last_event_id, self.url)
         except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
             # (aiohttp's pure-Python parser raises HttpProcessingError subclasses such
@@ -308,26 +330,29 @@ class EventStream(Generic[T]):
         await self._finish_after_sentinel()
         return False
 
-    async def _read_by(
-        self,
-        read: Callable[[], Awaitable[bytes]],
-        deadline: float | None,
-        kind: str,
-        seconds: float | None,
-        idle: float | None,
-    ) -> bytes:
-        """One read under the nearer of the event deadline and the idle bound."""
-        if idle is not None:
-            idle_at = asyncio.get_running_loop().time() + idle
-            if deadline is None or idle_at < deadline:
-                deadline, kind, seconds = idle_at, "idle", idle
-        assert deadline is not None
-        try:
-            return await await_by(deadline, read)
-        except DeadlineExceeded:
-            raise StreamTimeout(
-                kind, seconds or 0.0, self._decoder.last_event_id, self.url
-            ) from None
+    def _arm_watchdog(self, idle: float) -> None:
+        # A weak reference: a pending timer must not keep a dropped stream alive
+        # (its __del__ closes the connection).
+        self._watchdog = asyncio.get_running_loop().call_later(idle, _bark, weakref.ref(self), idle)
+
+    def _bark(self, idle: float) -> None:
+        """The idle timer fired: fail the pending read if it has waited ``idle``
+        seconds for bytes, else wait again (no read pending: disarm until the next)."""
+        self._watchdog = None
+        since = self._read_since
+        if since is None or self._state != _OPEN:
+            return
+        loop = asyncio.get_running_loop()
+        remaining = since + idle - loop.time()
+        if remaining > 0:
+            self._watchdog = loop.call_later(remaining, _bark, weakref.ref(self), idle)
+        else:  # wakes the read with it, whatever aiohttp's parser is doing
+            self.response.content.set_exception(_IdleExpired())
+
+    def _disarm(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
 
     def _interrupted(self, reason: str) -> StreamInterrupted:
         return StreamInterrupted(self.url, reason, self._decoder.last_event_id)
@@ -336,12 +361,14 @@ class EventStream(Generic[T]):
 
     def _finish_at_eof(self) -> None:
         self._state = _DONE
+        self._disarm()
         self._events = []
         self._index = 0
         self.response.release()  # the whole body was read: back to the pool
 
     async def _finish_after_sentinel(self) -> None:
         self._state = _DONE
+        self._disarm()
         self._events = []
         self._index = 0
         content = self.response.content
@@ -369,6 +396,7 @@ class EventStream(Generic[T]):
 
     def _close(self) -> None:
         self._state = _CLOSED
+        self._disarm()
         self._events = []
         self._index = 0
         self.response.close()
@@ -479,6 +507,12 @@ def _describe(exc: BaseException) -> str:
     """An aiohttp/OS error in one line, without any URL query string it may quote."""
     text = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
     return _QUERY.sub(r"\1", text)
+
+
+def _bark(stream: weakref.ref[EventStream[Any]], idle: float) -> None:
+    alive = stream()
+    if alive is not None:
+        alive._bark(idle)
 
 
 def _loss_of(response: aiohttp.ClientResponse) -> asyncio.Future[None] | None:

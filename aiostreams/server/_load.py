@@ -46,8 +46,8 @@ MAX_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
 #: Streams up to this size are built whole and cached (a fan-in benchmark opens
 #: thousands of identical ones); larger ones are generated a page at a time, so
 #: each costs at most about ``_PAGE_BYTES`` of memory however long it is.
-_CACHED_MAX_BYTES: Final = 4 * 1024 * 1024
-_CACHED_STREAMS: Final = 8
+_CACHED_MAX_BYTES: Final = 64 * 1024 * 1024
+_CACHED_STREAMS: Final = 4  # at most 256 MiB cached
 _PAGE_BYTES: Final = 1024 * 1024
 MAX_EVENTS: Final = 10_000_000
 MAX_CHUNK: Final = 16 * 1024 * 1024
