@@ -1,9 +1,11 @@
 """Load endpoints for benchmarks and tests: ``/load/<shape>`` (GET or POST).
 
 Speed matters more than elegance here: the server must not be the bottleneck
-of a client benchmark.  So a stream is built once per set of parameters (and
-cached: a fan-in benchmark opens thousands of identical streams), then sent as
-big ``memoryview`` slices; no per-event Python work at full speed.
+of a client benchmark.  So a stream of up to 64 MiB is built once per set of
+parameters (and cached, four at most: a fan-in benchmark opens thousands of
+identical streams), then sent as big ``memoryview`` slices; no per-event Python
+work at full speed.  A larger stream is generated a page (~1 MiB) at a time, so
+no request can make the server hold more than that per stream (plus one event).
 
 =============  ==================================================================
 shape          events
