@@ -3,7 +3,7 @@
 ``python -m benchmarks.soak [--cycles 1000] [--seed 11]``
 
 One logical stream, served by a raw asyncio socket server on loopback, over
-``--cycles`` connections.  Each connection sends 0-20 events, then ends with one
+``--cycles`` connections.  Each connection sends 0-60 events, then ends with one
 fault drawn at random:
 
 ==========================  ===================================================
@@ -108,7 +108,7 @@ class Server:
         if fault == "503-retry-after":
             await self.write(writer, BUSY)
             return
-        count = self.rng.randint(1 if fault == "restart-new-ids" else 0, 20)
+        count = self.rng.randint(1 if fault == "restart-new-ids" else 0, 60)
         if fault == "restart-new-ids":
             # A restarted server: its data survived, its id counter did not; ids
             # start over at 1 (the events themselves are new to the client).
