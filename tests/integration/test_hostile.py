@@ -339,6 +339,56 @@ def test_malformed_chunk_size_with_the_pure_python_parser(tmp_path: Any) -> None
     assert "TransferEncodingError" in message or "chunk" in message.lower(), out.stdout
 
 
+async def test_absurd_chunk_size_is_bounded_by_the_idle_timeout() -> None:
+    """A chunk announced as 2**63-1 bytes, 10 of them sent, then silence."""
+
+    async def script(n: int, head: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(CHUNKED + chunk(events(1, 1)))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        await send_then(writer, b"7fffffffffffffff\r\ndata: xxxx", "hold")
+
+    async with raw_server(script) as raw:
+        started = time.monotonic()
+        got, error = await collect_until_error(connect(raw.url, idle_timeout=0.3, max_reconnects=0))
+    assert [e.id for e in got] == ["1"] and isinstance(error, StreamTimeout), repr(error)
+    assert time.monotonic() - started < 5
+
+
+async def test_broken_gzip_body_is_a_drop() -> None:
+    async def script(n: int, head: bytes, writer: asyncio.StreamWriter) -> None:
+        gz = SSE_HEAD + b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        await send_then(writer, gz + chunk(b"\x1f\x8b\x08\x00not really gzip" * 4), "done")
+
+    async with raw_server(script) as raw:
+        got, error = await collect_until_error(connect(raw.url, max_reconnects=0))
+    assert got == [] and isinstance(error, ConnectError), repr(error)
+    assert not isinstance(error, aiohttp.ClientError)
+
+
+async def test_server_that_closes_at_once_is_retried_with_backoff() -> None:
+    """Accepts, reads the request, closes without a byte (three times): reconnects
+    until the server answers.  (aiohttp itself may retry an idempotent request once
+    on such a close, so there are 1 to 3 reconnects.)"""
+
+    async def script(n: int, head: bytes, writer: asyncio.StreamWriter) -> None:
+        if n < 4:
+            return  # the handler closes the socket
+        await send_then(writer, CHUNKED + chunk(events(1, 1)), "done")
+
+    delays: list[float] = []
+    async with raw_server(script) as raw:
+        source = connect(
+            raw.url,
+            retry_ms=1,
+            reconnect_on_eof=False,
+            on_reconnect=lambda r: delays.append(r.delay),
+        )
+        got = await collect(source)
+    assert [e.id for e in got] == ["1"] and raw.connections == 4
+    assert 1 <= len(delays) <= 3 and delays == sorted(delays), delays  # grows, never spins
+
+
 # -- 3. a cut body is a drop, never a clean end -----------------------------------------
 
 
