@@ -688,7 +688,9 @@ class EventSource(Generic[T]):
                 self.retry_ms = min(decoder.retry, self._max_server_wait_ms)
             self._replayed += decoder.skipped
             delivered = self._delivered
-            for digest in decoder.harvest():
+            # Only a reconnect needs the digests: a stream that ends (aclose) skips
+            # the work (thousands of merged streams end together).
+            for digest in decoder.harvest() if not self._done else ():
                 delivered.pop(digest, None)  # re-inserted last: it is the newest
                 delivered[digest] = None
             while len(delivered) > _REMEMBERED_EVENTS:
