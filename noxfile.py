@@ -1,4 +1,5 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s docs``."""
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s docs``,
+``nox -s soak``."""
 
 from __future__ import annotations
 
@@ -43,3 +44,10 @@ def docs(session: nox.Session) -> None:
     """Build the docs site with --strict (any warning fails)."""
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict")
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The soak check: 1,000 faulty connections, 0 lost (``-- --cycles N`` for more)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks.soak", *session.posargs)

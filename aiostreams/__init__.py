@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore, FileCheckpoints, MemoryCheckpoints, track
     from ._connect import EventSource, Reconnect, connect
     from ._fanin import Merge, MergeFailure, merge
+    from ._request import DEFAULT_SENSITIVE_HEADERS
     from ._retry import BackoffStrategy, RetryConfig
     from ._session import create_session
     from ._stream import EventStream
     from .sdk import SDK
 
 __all__ = [
+    "DEFAULT_SENSITIVE_HEADERS",
     "SDK",
     "BackoffStrategy",
     "CheckpointStore",
@@ -61,6 +63,7 @@ _LAZY = {
     "Merge": "._fanin",
     "MergeFailure": "._fanin",
     "merge": "._fanin",
+    "DEFAULT_SENSITIVE_HEADERS": "._request",
     "BackoffStrategy": "._retry",
     "RetryConfig": "._retry",
     "create_session": "._session",

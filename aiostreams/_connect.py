@@ -7,9 +7,10 @@ library can do better than a browser:
 ============================================  =====================================
 what happens                                   outcome
 ============================================  =====================================
-connection lost / reset mid-body               reconnect (reason ``"dropped"``)
-body ends cleanly (EOF) without a sentinel     reconnect (``"eof"``), as EventSource
-                                               does; ``reconnect_on_eof=False`` ends
+connection lost / reset / cut mid-event        reconnect (reason ``"dropped"``)
+body ends cleanly (EOF) without a sentinel     GET: reconnect (``"eof"``), as
+                                               EventSource; POST: ends (opt in with
+                                               ``reconnect_on_eof=True``)
 idle / event / first-event timeout             reconnect (``"timeout"``)
 429, 500, 502, 503, 504 or cannot connect      reconnect with backoff (``"status"``,
                                                ``"connect"``), ``Retry-After`` honoured
@@ -31,43 +32,52 @@ with equal jitter (a random delay in ``[d/2, d]``) so that clients dropped
 together do not come back together.  Every reconnect calls ``on_reconnect``.
 
 Replays: each request carries ``Last-Event-ID``.  A compliant server resumes
-after it.  Some servers replay: from the start of the stream, from the start of
-the connection, or from the event with that id (inclusive).  Right after a
-reconnect, the first event of the new connection tells: if its id is the
-``Last-Event-ID`` sent, or the id an earlier connection of this stream began
-with, the server is replaying, and events are skipped up to and including the
-first one whose id is the ``Last-Event-ID``.  Otherwise nothing is skipped.
-This never de-duplicates by id outside that window (ids need not be unique), and
-works on bytes, before decoding, so typed events need no ``id`` field and a
-replayed event is never decoded (nor validated) twice.  Limits: a server that
-replays from some other point is not detected; when several events share the
-last id, only the first of them is skipped.  ``EventSource.replayed`` counts
-the skipped events.
+after it; some replay instead (from the start, or from that id inclusive).  An
+event is skipped only when it is provably a copy of one already delivered: the
+same id, event type and data bytes (a blake2b digest of each delivered event is
+kept, for the last ``_REMEMBERED_EVENTS`` events of at most ``replay_window``
+bytes per connection).  Right after a reconnect, events are checked until the
+first that is not a copy; it and everything after it are delivered.  So ids
+that restart with new data, or per-connection ids, are all delivered; an event
+without id is never skipped; a replay reaching past the window is delivered
+again (a duplicate, never a loss).  The check works on bytes, before decoding,
+so a replayed event is never decoded (nor validated) twice.
+``EventSource.replayed`` counts the skipped events.
+
+Drops and ends: a reset, a body ending inside an event, or broken transport
+framing is a drop (``StreamInterrupted``): reconnect.  A clean end re-sends only
+an idempotent request (GET...) unless ``reconnect_on_eof=True``.  Waits the server
+dictates are clamped to ``max_server_wait_ms``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
+import hashlib
 import inspect
 import random
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
-from multidict import MultiDict
 
 from ._events import ServerSentEvent
 from ._framing import DEFAULT_MAX_EVENT_SIZE, SSEDecoder
-from ._request import HTTPRequest, is_event_stream, send, unexpected_content_type
-from ._retry import RETRYABLE_STATUSES, parse_retry_after
+from ._request import (
+    DEFAULT_SENSITIVE_HEADERS,
+    HTTPRequest,
+    is_event_stream,
+    send,
+    split_url,
+    unexpected_content_type,
+)
+from ._retry import DEFAULT_MAX_SERVER_WAIT, RETRYABLE_STATUSES, parse_retry_after
 from ._session import create_session
 from ._stream import EventStream
 from ._timeouts import DeadlineExceeded, await_by
@@ -77,13 +87,21 @@ from .errors import (
     ResponseValidationError,
     SDKError,
     StreamError,
+    StreamInterrupted,
     StreamTimeout,
 )
 
 if TYPE_CHECKING:
     from ._protocol import FrameDecoder
 
-__all__ = ["DEFAULT_MAX_RETRY_MS", "DEFAULT_RETRY_MS", "EventSource", "Reconnect", "connect"]
+__all__ = [
+    "DEFAULT_MAX_RETRY_MS",
+    "DEFAULT_MAX_SERVER_WAIT_MS",
+    "DEFAULT_RETRY_MS",
+    "EventSource",
+    "Reconnect",
+    "connect",
+]
 
 T = TypeVar("T")
 
@@ -91,8 +109,19 @@ T = TypeVar("T")
 DEFAULT_RETRY_MS: Final = 3000
 #: The ceiling of the backoff between reconnects that deliver nothing.
 DEFAULT_MAX_RETRY_MS: Final = 30_000
-#: Connections whose first event id is remembered (to recognise a replay).
-_REMEMBERED_STARTS: Final = 16
+#: Events whose (id, bytes) digest is remembered to recognise a replay.
+_REMEMBERED_EVENTS: Final = 1024
+#: Bytes of each connection's delivered body kept (as received) to compute those
+#: digests when it drops; a replay reaching further back is delivered again.
+DEFAULT_REPLAY_WINDOW: Final = 64 * 1024
+
+#: The longest wait a server can impose with ``retry:`` or ``Retry-After`` (ms).
+DEFAULT_MAX_SERVER_WAIT_MS: Final = int(DEFAULT_MAX_SERVER_WAIT * 1000)
+#: The floor of the backoff between failing reconnects (s): a server that says
+#: ``retry: 0`` and then fails must not make the client spin.
+MIN_BACKOFF: Final = 0.001
+#: Methods whose clean end may re-send the request (RFC 9110 §9.2.2).
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 DecoderFactory = Callable[[str], "FrameDecoder[T]"]
 
@@ -139,8 +168,9 @@ def connect(
     last_event_id: str = ...,
     retry_ms: int = ...,
     max_retry_ms: int = ...,
+    max_server_wait_ms: int = ...,
     max_reconnects: int | None = ...,
-    reconnect_on_eof: bool = ...,
+    reconnect_on_eof: bool | None = ...,
     on_reconnect: OnReconnect | None = ...,
     until: Callable[[ServerSentEvent], bool] | None = ...,
     idle_timeout: float | None = ...,
@@ -148,6 +178,7 @@ def connect(
     first_event_timeout: float | None = ...,
     max_event_size: int = ...,
     max_line_length: int | None = ...,
+    sensitive_headers: Iterable[str] = ...,
 ) -> EventSource[ServerSentEvent]: ...
 
 
@@ -165,8 +196,9 @@ def connect(
     last_event_id: str = ...,
     retry_ms: int = ...,
     max_retry_ms: int = ...,
+    max_server_wait_ms: int = ...,
     max_reconnects: int | None = ...,
-    reconnect_on_eof: bool = ...,
+    reconnect_on_eof: bool | None = ...,
     on_reconnect: OnReconnect | None = ...,
     until: Callable[[T], bool] | None = ...,
     idle_timeout: float | None = ...,
@@ -174,6 +206,7 @@ def connect(
     first_event_timeout: float | None = ...,
     max_event_size: int = ...,
     max_line_length: int | None = ...,
+    sensitive_headers: Iterable[str] = ...,
 ) -> EventSource[T]: ...
 
 
@@ -190,8 +223,9 @@ def connect(
     last_event_id: str = "",
     retry_ms: int = DEFAULT_RETRY_MS,
     max_retry_ms: int = DEFAULT_MAX_RETRY_MS,
+    max_server_wait_ms: int = DEFAULT_MAX_SERVER_WAIT_MS,
     max_reconnects: int | None = None,
-    reconnect_on_eof: bool = True,
+    reconnect_on_eof: bool | None = None,
     on_reconnect: OnReconnect | None = None,
     until: Callable[[Any], bool] | None = None,
     idle_timeout: float | None = None,
@@ -199,6 +233,7 @@ def connect(
     first_event_timeout: float | None = None,
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
     max_line_length: int | None = None,
+    sensitive_headers: Iterable[str] = DEFAULT_SENSITIVE_HEADERS,
 ) -> EventSource[Any]:
     """Open a Server-Sent Events stream that reconnects, resuming with ``Last-Event-ID``.
 
@@ -227,10 +262,16 @@ def connect(
         last_event_id: resume a stream: sent as ``Last-Event-ID`` from the start.
         retry_ms: the reconnection time until the server sends ``retry:``.
         max_retry_ms: the ceiling of the backoff between failing reconnects.
+        max_server_wait_ms: the longest wait a server can impose (``retry:``,
+            ``Retry-After``); larger values are clamped to it (10 minutes).
         max_reconnects: the most reconnects in a row without an event delivered
             in between (``None``: no limit, as EventSource; ``0``: never reconnect).
-        reconnect_on_eof: reconnect when the body ends without a sentinel
-            (EventSource does); ``False`` ends the stream there.
+        reconnect_on_eof: reconnect when the body ends cleanly without a sentinel
+            (EventSource does); ``False`` ends the stream there.  ``None`` (the
+            default): ``True`` for GET, HEAD, OPTIONS, PUT and DELETE; ``False``
+            for POST, PATCH and other methods that are not idempotent, so a clean
+            end never re-sends them (a drop mid-body still does, resuming with
+            ``Last-Event-ID``); pass ``True`` to opt in.
         on_reconnect: called (and awaited, if it returns an awaitable) with a
             :class:`Reconnect` before each reconnect's wait.
         until: a predicate: the first event for which it is true is yielded and
@@ -242,6 +283,10 @@ def connect(
         first_event_timeout: seconds from sending a request to its first event.
         max_event_size, max_line_length: the framer's limits (see
             :class:`SSEDecoder`); ignored when ``decoder`` is a callable.
+        sensitive_headers: names of the headers dropped when a redirect leaves
+            the URL's origin (default ``aiostreams.DEFAULT_SENSITIVE_HEADERS``:
+            Authorization, Proxy-Authorization, Cookie, X-API-Key, Api-Key,
+            X-Auth-Token, X-Access-Token, Private-Token).
 
     A timeout reconnects instead of raising; the :class:`StreamTimeout` is
     raised only when ``max_reconnects`` is exhausted.
@@ -251,8 +296,11 @@ def connect(
     """
     if json is not None and body is not None:
         raise TypeError("pass either body= or json=, not both")
-    if retry_ms < 0 or max_retry_ms < 0:
-        raise ValueError(f"retry_ms and max_retry_ms must be >= 0, got {retry_ms}, {max_retry_ms}")
+    if retry_ms < 0 or max_retry_ms < 0 or max_server_wait_ms < 0:
+        raise ValueError(
+            "retry_ms, max_retry_ms and max_server_wait_ms must be >= 0, "
+            f"got {retry_ms}, {max_retry_ms}, {max_server_wait_ms}"
+        )
     if max_event_size <= 0 or (max_line_length is not None and max_line_length <= 0):
         raise ValueError(
             "max_event_size and max_line_length must be positive, "
@@ -276,23 +324,21 @@ def connect(
     else:
         data = body.encode() if isinstance(body, str) else body
     # The query string goes into params: messages and reprs name the URL without it
-    # (a query may carry a token).
-    parts = urlsplit(url)
-    # Credentials in the URL (user:password@) are secret too: sent as the Basic auth
-    # header aiohttp would make of them, never shown.
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if at:
+    # (a query may carry a token).  Credentials in the URL (user:password@) are secret
+    # too: sent as the Basic auth header aiohttp would make of them, never shown.  A URL
+    # that can never work fails here, once, instead of reconnecting forever.
+    base_url, query, basic = split_url(url, "url")
+    if basic is not None:
         if any(name.lower() == "authorization" for name in all_headers):
             raise ValueError(
                 "pass credentials either in the URL or in an Authorization header, not both"
             )
-        login, _, password = userinfo.partition(":")
-        basic = base64.b64encode(f"{unquote(login)}:{unquote(password)}".encode())
-        all_headers["Authorization"] = f"Basic {basic.decode()}"
-    base_url = urlunsplit((parts.scheme, host, parts.path, "", ""))
-    query = MultiDict(parse_qsl(parts.query, keep_blank_values=True))  # ?a=1&a=2 keeps both
+        all_headers["Authorization"] = basic
     query.update(params or {})
-    request = HTTPRequest(method.upper(), base_url, all_headers, query, data)
+    sensitive = frozenset(name.lower() for name in sensitive_headers)
+    request = HTTPRequest(method.upper(), base_url, all_headers, query, data, sensitive)
+    if reconnect_on_eof is None:
+        reconnect_on_eof = request.method in IDEMPOTENT_METHODS
 
     factory: DecoderFactory[Any]
     if decoder is None:
@@ -323,6 +369,7 @@ def connect(
         last_event_id=last_event_id,
         retry_ms=retry_ms,
         max_retry_ms=max_retry_ms,
+        max_server_wait_ms=max_server_wait_ms,
         max_reconnects=max_reconnects,
         reconnect_on_eof=reconnect_on_eof,
         on_reconnect=on_reconnect,
@@ -355,6 +402,7 @@ class EventSource(Generic[T]):
         last_event_id: str = "",
         retry_ms: int = DEFAULT_RETRY_MS,
         max_retry_ms: int = DEFAULT_MAX_RETRY_MS,
+        max_server_wait_ms: int = DEFAULT_MAX_SERVER_WAIT_MS,
         max_reconnects: int | None = None,
         reconnect_on_eof: bool = True,
         on_reconnect: OnReconnect | None = None,
@@ -364,6 +412,7 @@ class EventSource(Generic[T]):
         first_event_timeout: float | None = None,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         max_line_length: int | None = None,
+        replay_window: int = DEFAULT_REPLAY_WINDOW,
         rng: random.Random | None = None,
     ) -> None:
         self.request = request
@@ -377,6 +426,7 @@ class EventSource(Generic[T]):
         self._owns_session = session is None
         self._entered = False
         self._max_retry_ms = max_retry_ms
+        self._max_server_wait_ms = max_server_wait_ms
         self._max_reconnects = max_reconnects
         self._reconnect_on_eof = reconnect_on_eof
         self._on_reconnect = on_reconnect
@@ -387,7 +437,10 @@ class EventSource(Generic[T]):
         self._rng = rng or random.Random()
         self._limits = (max_event_size, max_line_length)  # of the replay check's framing
         self._decoder: _ResumeFilter[T] | None = None
-        self._starts: deque[str] = deque(maxlen=_REMEMBERED_STARTS)
+        # Digests of (id, bytes) of the last events delivered, oldest first (a dict
+        # as an ordered set): what a replay is checked against.
+        self._delivered: dict[bytes, None] = {}
+        self._replay_window = replay_window
         self._replayed = 0
         self._failures = 0  # reconnects in a row without an event delivered
         self._progressed = False  # an event was delivered since the last reconnect
@@ -515,7 +568,8 @@ class EventSource(Generic[T]):
             if batch is not None:
                 self._progressed = True
                 return batch
-            assert self._decoder is not None
+            if self._done or self._decoder is None:  # aclose() from another task
+                return None
             if self._decoder.finished or not self._reconnect_on_eof:
                 await self.aclose()  # a sentinel, or EOF ends it as configured
                 return None
@@ -565,7 +619,14 @@ class EventSource(Generic[T]):
                 await self._reconnect_later("status", exc, retry_after)
                 continue
             except (ConnectError, StreamTimeout) as exc:
-                await self._reconnect_later("connect", exc)
+                if self._done:  # aclose() while connecting: the end, not a failure
+                    return None
+                if isinstance(exc, StreamTimeout) and not exc.last_event_id:
+                    # send() knows no event ids: name the one this stream resumes from
+                    exc = StreamTimeout(exc.kind, exc.seconds, self.last_event_id, exc.url)
+                # reached, but its response was broken: a drop, not "could not connect"
+                reason = "dropped" if isinstance(exc, StreamInterrupted) else "connect"
+                await self._reconnect_later(reason, exc)
                 continue
             except BaseException:
                 await self.aclose()
@@ -581,9 +642,9 @@ class EventSource(Generic[T]):
             try:
                 self._decoder = decoder = _ResumeFilter(
                     self._factory(self.last_event_id),
-                    self.last_event_id,
-                    self._starts,
+                    self._delivered,
                     self._limits,
+                    self._replay_window,
                 )
                 idle = self._idle_timeout
                 self.stream = EventStream(
@@ -608,7 +669,14 @@ class EventSource(Generic[T]):
             return request
         headers = dict(request.headers)
         headers["Last-Event-ID"] = self.last_event_id
-        return HTTPRequest(request.method, request.url, headers, request.params, request.body)
+        return HTTPRequest(
+            request.method,
+            request.url,
+            headers,
+            request.params,
+            request.body,
+            request.sensitive_headers,
+        )
 
     async def _drop_connection(self) -> None:
         """Close the current connection; keep what the next one needs (id, retry)."""
@@ -616,9 +684,17 @@ class EventSource(Generic[T]):
         decoder, self._decoder = self._decoder, None
         if decoder is not None:
             self.last_event_id = decoder.last_event_id
-            if decoder.retry is not None:
-                self.retry_ms = decoder.retry
+            if decoder.retry is not None:  # the server's word, clamped
+                self.retry_ms = min(decoder.retry, self._max_server_wait_ms)
             self._replayed += decoder.skipped
+            delivered = self._delivered
+            # Only a reconnect needs the digests: a stream that ends (aclose) skips
+            # the work (thousands of merged streams end together).
+            for digest in decoder.harvest() if not self._done else ():
+                delivered.pop(digest, None)  # re-inserted last: it is the newest
+                delivered[digest] = None
+            while len(delivered) > _REMEMBERED_EVENTS:
+                del delivered[next(iter(delivered))]
         if stream is not None:
             await stream.aclose()
 
@@ -665,15 +741,19 @@ class EventSource(Generic[T]):
 
     def _delay(self, retry_after: float | None) -> float:
         """The server's reconnection time after a connection that worked; exponential
-        backoff with equal jitter for failures in a row; never below ``Retry-After``."""
+        backoff with equal jitter for failures in a row (from at least ``MIN_BACKOFF``,
+        so ``retry: 0`` cannot make a failing server spin us); never below
+        ``Retry-After``; whatever the server says, at most ``max_server_wait_ms``."""
         base = self.retry_ms / 1000
         if self._failures <= 1:
             delay = base
         else:
-            ceiling = min(base * 2 ** (self._failures - 1), max(self._max_retry_ms / 1000, base))
+            # min(.., 64): 2**1024 overflows a float after a long outage
+            grown = max(base, MIN_BACKOFF) * 2 ** min(self._failures - 1, 64)
+            ceiling = min(grown, max(self._max_retry_ms / 1000, base))
             delay = self._rng.uniform(ceiling / 2, ceiling)
         if retry_after is not None:
-            delay = max(delay, retry_after)
+            delay = max(delay, min(retry_after, self._max_server_wait_ms / 1000))
         return delay
 
 
@@ -682,40 +762,75 @@ def _wake(waiting: asyncio.Future[None]) -> None:
         waiting.set_result(None)
 
 
-_CHECKING, _SKIPPING, _PASSING = 0, 1, 2
+_CHECKING, _PASSING = 0, 1
+
+
+def _digest(event_id: str, frame: tuple[str, bytes, int | None]) -> bytes:
+    """What identifies a delivered event: its id, its type and its data bytes
+    (``retry:`` lines and comments around it are not the event).  Neither an id
+    nor an event type contains a NUL here, nor a LF: an unambiguous joint."""
+    event_type, data, _ = frame
+    head = f"{event_id}\0{event_type}\n".encode()
+    return hashlib.blake2b(head + data, digest_size=16).digest()
 
 
 class _ResumeFilter(Generic[T]):
     """The ``FrameDecoder`` of one connection: the user's decoder, behind a check
     that skips what the server replays after a reconnect (see the module doc).
 
-    Until the connection's first event-dispatching block it frames the bytes
-    itself (a second ``SSEDecoder``, ``feed_region``/``parse_block``); from the
-    handover on, every chunk goes straight to the inner decoder (one extra call
-    per chunk, nothing per event).
+    Until the connection's first event that is not a provable copy it frames the
+    bytes itself (a second ``SSEDecoder``, ``feed_region``/``parse_block``); from
+    the handover on, every chunk goes straight to the inner decoder and is kept
+    (up to ``window`` bytes, whole chunks) so that, if the connection drops,
+    :meth:`harvest` can tell which events it delivered.  One extra call and a deque
+    append per chunk, nothing per event.
     """
 
-    __slots__ = ("_inner", "_resumed_id", "_splitter", "_starts", "_state", "_strip_lf", "skipped")
+    __slots__ = (
+        "_delivered",
+        "_inner",
+        "_limits",
+        "_splitter",
+        "_state",
+        "_strip_lf",
+        "_tail",
+        "_tail_id",
+        "_tail_size",
+        "_trimmed",
+        "_window",
+        "skipped",
+    )
 
     def __init__(
         self,
         inner: FrameDecoder[T],
-        resumed_id: str,
-        starts: deque[str],
+        delivered: dict[bytes, None],
         limits: tuple[int, int | None],
+        window: int = DEFAULT_REPLAY_WINDOW,
     ) -> None:
         self._inner = inner
-        self._resumed_id = resumed_id
-        self._starts = starts
+        self._delivered = delivered
+        self._window = window
         # Until the handover this framer, not the inner decoder, holds the bytes: it
         # must enforce the same limits (a user's SSEDecoder carries its own).
-        self._splitter: SSEDecoder | None = SSEDecoder(
-            max_event_size=getattr(inner, "max_event_size", limits[0]),
-            max_line_length=getattr(inner, "max_line_length", limits[1]),
-            last_event_id=resumed_id,
+        self._limits = (
+            getattr(inner, "max_event_size", limits[0]),
+            getattr(inner, "max_line_length", limits[1]),
         )
-        self._state = _CHECKING
+        self._splitter: SSEDecoder | None = None
+        self._state = _PASSING
+        if delivered:  # something was delivered before: a replay is possible
+            self._state = _CHECKING
+            self._splitter = SSEDecoder(
+                max_event_size=self._limits[0],
+                max_line_length=self._limits[1],
+                last_event_id=inner.last_event_id,
+            )
         self._strip_lf = False  # the splitter ended on CR: a leading LF is its pair
+        self._tail: deque[bytes] = deque()  # the delivered body, newest bytes last
+        self._tail_size = 0
+        self._tail_id = inner.last_event_id  # the last event id before the tail
+        self._trimmed = False  # the tail lost its beginning: its first block is a fragment
         self.skipped = 0
 
     # -- FrameDecoder -----------------------------------------------------------------
@@ -769,12 +884,54 @@ class _ResumeFilter(Generic[T]):
                 self._strip_lf = False
                 if chunk[:1] == b"\n":
                     chunk = chunk[1:]
+            if chunk:
+                self._keep(chunk)
             return self._inner.feed(chunk)
         return self._check(chunk)
+
+    # -- what was delivered -----------------------------------------------------------
+
+    def _keep(self, chunk: bytes | bytearray | memoryview) -> None:
+        tail = self._tail
+        if not tail:
+            self._tail_id = self._inner.last_event_id
+        tail.append(chunk if isinstance(chunk, bytes) else bytes(chunk))
+        self._tail_size += len(chunk)
+        while self._tail_size > self._window and len(tail) > 1:
+            self._tail_size -= len(tail.popleft())
+            self._trimmed = True
+
+    def harvest(self) -> list[bytes]:
+        """Digests of the complete events this connection delivered (of its last
+        ``window`` bytes), oldest first.  Called once, when the connection ends."""
+        if not self._tail:
+            return []
+        splitter = SSEDecoder(max_event_size=2**62, last_event_id=self._tail_id)
+        try:
+            region = splitter.feed_region(b"".join(self._tail))
+        except Exception:  # noqa: BLE001 - a digest we cannot make is a replay we do not skip
+            return []
+        finally:
+            self._tail.clear()
+        if region is None:
+            return []
+        buf, end = region
+        blocks = buf[:end].split(b"\n\n")[:-1]
+        if self._trimmed and blocks:
+            blocks = blocks[1:]  # it may be the end of an event: not a whole one
+        digests: list[bytes] = []
+        for block in blocks:
+            frame = splitter.parse_block(block)
+            if frame is not None and splitter.last_event_id:
+                digests.append(_digest(splitter.last_event_id, frame))
+        return digests
 
     # -- the replay check -------------------------------------------------------------
 
     def _check(self, chunk: bytes | bytearray | memoryview) -> list[T]:
+        """Skip the events that are provable copies of delivered ones (same id, same
+        bytes; an event without id is never skipped); the first that is not one is
+        delivered, with everything after it."""
         splitter = self._splitter
         assert splitter is not None
         if not chunk:
@@ -786,32 +943,36 @@ class _ResumeFilter(Generic[T]):
         buf, end = region
         blocks = buf[:end].split(b"\n\n")[:-1]
         rest = buf[end:]
+        delivered = self._delivered
+        last = next(reversed(delivered), None) if delivered else None
         for index, block in enumerate(blocks):
-            dispatches = splitter.parse_block(block) is not None
-            if self._state == _CHECKING:
-                if not dispatches:  # id/retry/comments only: state, no event
-                    self._inner.feed(block + b"\n\n")
-                    continue
-                first_id = splitter.last_event_id
-                replaying = bool(self._resumed_id) and (
-                    first_id == self._resumed_id or first_id in self._starts
-                )
-                self._starts.append(first_id)
-                if not replaying:
-                    return self._hand_over(blocks[index:], rest, ends_in_cr)
-                self._state = _SKIPPING
-            if dispatches:
-                self.skipped += 1
-                if splitter.last_event_id == self._resumed_id:  # the last one delivered
-                    self._inner.last_event_id = self._resumed_id
-                    if splitter.retry is not None:
-                        self._inner.retry = splitter.retry
-                    return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
+            id_before = splitter.last_event_id
+            frame = splitter.parse_block(block)
+            if frame is None:  # id/retry/comments only: state
+                self._deliver(block + b"\n\n")
+                continue
+            event_id = splitter.last_event_id
+            digest = _digest(event_id, frame) if event_id else None
+            if digest is None or digest not in delivered:
+                self._inner.last_event_id = id_before
+                return self._hand_over(blocks[index:], rest, ends_in_cr)
+            # A copy: skipped; the resume id stays the newest delivered one.
+            self.skipped += 1
+            if digest == last:  # the copy of the last event delivered: the replay is over
+                self._inner.last_event_id = event_id
+                return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
         return []
 
+    def _deliver(self, data: bytes) -> list[T]:
+        self._keep(data)
+        return self._inner.feed(data)
+
     def _hand_over(self, blocks: list[bytes], rest: bytes, ends_in_cr: bool) -> list[T]:
+        splitter = self._splitter
+        if splitter is not None and splitter.retry is not None:
+            self._inner.retry = splitter.retry
         self._state = _PASSING
         self._splitter = None
         self._strip_lf = ends_in_cr
         data = b"\n\n".join(blocks) + b"\n\n" + rest if blocks else rest
-        return self._inner.feed(data) if data else []
+        return self._deliver(data) if data else []

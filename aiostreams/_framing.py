@@ -372,7 +372,7 @@ class SSEDecoder:
             # "If the field value consists of only ASCII digits" (bytes.isdigit is
             # ASCII-only and False for b"").
             elif name == b"retry" and value.isdigit():
-                retry = self.retry = int(value)
+                retry = self.retry = _retry_ms(value)
             # Any other field name (case-sensitive) is ignored.
 
         # Dispatch.  "Set the last event ID string ... to the value of the last
@@ -463,3 +463,16 @@ def uniform_columns(
         found[kind] = column
     data = found[0]
     return None if data is None else (data, found[1], found[2])
+
+
+#: The largest ``retry:`` value kept (ms, 2**53: exact as a float too); longer digit
+#: strings are clamped to it.  ``int()`` of thousands of digits raises (CPython's int-string
+#: limit) and a huge delay overflows timers; consumers clamp further (``connect``).
+MAX_RETRY_FIELD: Final = 2**53
+
+
+def _retry_ms(value: bytes) -> int:
+    """A ``retry:`` value (ASCII digits) as an int, clamped; never raises."""
+    if len(value) > 16:  # int() of thousands of digits raises; 17 digits > 2**53 anyway
+        return MAX_RETRY_FIELD
+    return min(int(value), MAX_RETRY_FIELD)

@@ -10,26 +10,41 @@ servers become :class:`ConnectError` (naming the URL), silence becomes
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
+import yarl
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDict
 
 from ._protocol import FrameDecoder
 from ._retry import NO_RETRIES, RETRYABLE_STATUSES, RetryConfig, RetrySchedule, parse_retry_after
 from ._stream import EventStream
-from .errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
+from .errors import (
+    ConnectError,
+    InvalidURL,
+    SDKError,
+    StreamInterrupted,
+    StreamTimeout,
+    UnexpectedContentType,
+)
 
 __all__ = [
+    "DEFAULT_SENSITIVE_HEADERS",
     "MAX_ERROR_BODY",
     "HTTPRequest",
     "is_event_stream",
     "open_stream",
     "read_json",
+    "redact_url",
     "send",
+    "split_url",
 ]
 
 T = TypeVar("T")
@@ -42,6 +57,85 @@ _NO_BODY_SKIP: Final = frozenset({"Content-Type"})
 
 #: The query string of a URL inside an aiohttp message (a query may carry a token).
 _QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
+#: The ``user:password@`` of a URL inside a message.
+_USERINFO: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"/@]*@")
+
+
+def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None]:
+    """Check ``url`` can ever work, and split off what must never be shown.
+
+    Returns:
+        ``(url without query nor user:password@, the query, a Basic auth header
+        value made of the user:password, or None)``.
+
+    Raises:
+        InvalidURL: no ``http``/``https`` scheme, no host, a bad port: a one-line
+            message naming ``parameter`` (and the URL without query or credentials).
+    """
+    try:
+        parts = urlsplit(url)
+        port_error = ""
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            port_error = str(exc)
+    except ValueError as exc:  # e.g. an unbalanced "[" in the host
+        raise InvalidURL(parameter, redact_url(url), str(exc)) from None
+    userinfo, at, host = parts.netloc.rpartition("@")
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
+    if parts.scheme.lower() not in ("http", "https"):
+        problem = (
+            f"the scheme {parts.scheme!r} is not supported"
+            if parts.scheme and parts.netloc
+            else "it has no http:// or https:// scheme"
+        )
+        raise InvalidURL(
+            parameter,
+            shown if parts.netloc else redact_url(url),
+            problem + ("; use http://host:port/path or https://..."),
+        )
+    if not parts.hostname:
+        raise InvalidURL(parameter, shown, "it has no host")
+    if port_error:
+        raise InvalidURL(parameter, shown, f"bad port ({port_error})")
+    auth = None
+    if at:
+        login, _, password = userinfo.partition(":")
+        auth = (
+            "Basic " + base64.b64encode(f"{unquote(login)}:{unquote(password)}".encode()).decode()
+        )
+    query = MultiDict(parse_qsl(parts.query, keep_blank_values=True))  # ?a=1&a=2 keeps both
+    return shown, query, auth
+
+
+def redact_url(url: str) -> str:
+    """``url`` without what may be secret: a query string, a ``user:password@``."""
+    url = url.partition("?")[0].partition("#")[0]
+    head, at, tail = url.rpartition("@")
+    if at:
+        scheme, sep, _ = head.partition("://")
+        url = f"{scheme}{sep}{tail}" if sep else tail
+    return url
+
+
+#: Headers that carry credentials: dropped when a redirect leaves the request's
+#: origin (scheme, host, port), as aiohttp drops ``Authorization``.  Compared
+#: case-insensitively; ``connect(sensitive_headers=...)`` replaces the set.
+DEFAULT_SENSITIVE_HEADERS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "private-token",
+    }
+)
+#: Redirects followed before giving up (aiohttp's default too).
+MAX_REDIRECTS: Final = 10
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -53,6 +147,7 @@ class HTTPRequest:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     params: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: bytes | None = field(default=None, repr=False)
+    sensitive_headers: frozenset[str] = field(default=DEFAULT_SENSITIVE_HEADERS, repr=False)
 
     @property
     def target(self) -> str:
@@ -142,13 +237,16 @@ async def read_json(response: aiohttp.ClientResponse, request: HTTPRequest, type
     Raises:
         SDKError: the body is not JSON of that type (message names the mismatch).
     """
+    lost: StreamInterrupted | None = None
     try:
         body = await response.read()
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
         response.close()
-        raise ConnectError(request.url, f"the connection was lost reading the body: {exc}") from exc
+        lost = StreamInterrupted(request.url, f"reading the JSON body: {_scrub(exc)}")
     finally:
         response.release()
+    if lost is not None:
+        raise lost  # outside the handler: aiohttp's exception (full URL) is not chained
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
@@ -209,39 +307,93 @@ async def _send_once(
         if timeout is not None
         else session.timeout
     )
+    error: BaseException
+    cause: BaseException | None = None
     try:
-        return await session.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            params=request.params,
-            data=request.body,
-            timeout=client_timeout,
-            # aiohttp labels an empty POST "application/octet-stream"; say nothing instead
-            skip_auto_headers=_NO_BODY_SKIP if request.body is None else None,
-        )
-    except aiohttp.ConnectionTimeoutError as exc:
+        return await _follow_redirects(session, request, client_timeout)
+    except aiohttp.ConnectionTimeoutError:
         # ``connect`` (which includes waiting for a free pooled connection) or
         # ``sock_connect`` fired; a caller's session may set only one of them.
         limits = [t for t in (client_timeout.connect, client_timeout.sock_connect) if t]
-        raise ConnectError(
+        error = ConnectError(
             request.url,
             f"timed out after {min(limits):g} s while connecting"
             if limits
             else "timed out while connecting",
-        ) from exc
-    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-        raise StreamTimeout("idle", client_timeout.sock_read or 0.0, "", request.url) from exc
+        )
+    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
+        error = StreamTimeout("idle", client_timeout.sock_read or 0.0, "", request.url)
     except aiohttp.InvalidURL as exc:
-        raise ConnectError(request.url, "invalid URL; check server_url") from exc
+        error = ConnectError(request.url, f"invalid URL ({_scrub(exc)})")
     except aiohttp.ClientConnectorError as exc:
-        raise ConnectError(
+        error = ConnectError(
             request.url, f"{exc.os_error.strerror or exc.os_error}; is the server running there?"
-        ) from exc
+        )
+        cause = exc.os_error  # for debugging; an OSError names no URL
+    except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError, HttpProcessingError) as exc:
+        # The server answered, with bytes the HTTP parser rejects (e.g. a chunk-size
+        # line "zz" in the first packet): not "could not connect".
+        error = StreamInterrupted(request.url, f"its response was malformed ({_scrub(exc)})")
     except (aiohttp.ClientError, OSError) as exc:
         # e.g. TooManyRedirects names the URL it gave up at, query string included
-        reason = _QUERY.sub(r"\1", f"{exc.__class__.__name__}: {exc}")
-        raise ConnectError(request.url, reason) from exc
+        error = ConnectError(request.url, _scrub(exc))
+    # Raised here, outside the handlers, with no aiohttp cause: its exceptions carry the
+    # full URL (query string, user:password@), and a chained one shows in tracebacks.
+    raise error from cause
+
+
+async def _follow_redirects(
+    session: aiohttp.ClientSession, request: HTTPRequest, timeout: aiohttp.ClientTimeout
+) -> aiohttp.ClientResponse:
+    """Send ``request``, following redirects ourselves: aiohttp drops only
+    ``Authorization`` when one leaves the origin, and every header of
+    ``request.sensitive_headers`` must go too (an ``X-API-Key`` for a CDN...)."""
+    method, body = request.method, request.body
+    headers = dict(request.headers)
+    url: str | yarl.URL = request.url
+    params: Mapping[str, str] | None = request.params
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await session.request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            data=body,
+            timeout=timeout,
+            allow_redirects=False,
+            # aiohttp labels an empty POST "application/octet-stream"; say nothing instead
+            skip_auto_headers=_NO_BODY_SKIP if body is None else None,
+        )
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or location is None:
+            return response
+        current = response.url
+        await _discard(response)
+        try:
+            target = current.join(yarl.URL(location))
+        except ValueError:
+            raise aiohttp.ClientError("a redirect gave an invalid Location") from None
+        if target.scheme not in ("http", "https") or not target.host:
+            raise aiohttp.ClientError(f"a redirect led to an unsupported URL ({target.scheme}:)")
+        if target.origin() != current.origin():
+            sensitive = request.sensitive_headers
+            headers = {k: v for k, v in headers.items() if k.lower() not in sensitive}
+        if (
+            response.status == 303
+            and method != "HEAD"
+            or (response.status in (301, 302) and method == "POST")
+        ):
+            method, body = "GET", None  # what browsers and aiohttp do
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        url, params = target, None
+    raise aiohttp.ClientError(f"TooManyRedirects: more than {MAX_REDIRECTS} redirects")
+
+
+def _scrub(exc: BaseException) -> str:
+    """An aiohttp/OS error in one line, without the query string or credentials of
+    any URL it quotes."""
+    text = _QUERY.sub(r"\1", f"{exc.__class__.__name__}: {exc}")
+    return _USERINFO.sub(r"\1", text)
 
 
 def _media_type(response: aiohttp.ClientResponse) -> str:

@@ -28,6 +28,11 @@ __all__ = [
     "parse_retry_after",
 ]
 
+#: The longest wait a server can dictate (``Retry-After``, ``retry:``), in seconds,
+#: unless the caller sets another bound: a typo or a hostile value of years must
+#: not park a client forever.  Ten minutes covers real rate limiters.
+DEFAULT_MAX_SERVER_WAIT: Final = 600.0
+
 #: Too Many Requests and the 5xx statuses that mean "try again later"; never 501
 #: (Not Implemented) or 4xx client errors, which a retry cannot fix.
 RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
@@ -126,10 +131,11 @@ class RetrySchedule:
             return None
         backoff = self.config.backoff
         if retry_after is not None:
-            delay = max(0.0, retry_after)
+            delay = min(max(0.0, retry_after), DEFAULT_MAX_SERVER_WAIT)
         else:
+            # min(): exponent**attempts overflows a float after ~1000 attempts
             ceiling = min(
-                backoff.initial_interval * backoff.exponent**self.attempts,
+                backoff.initial_interval * backoff.exponent ** min(self.attempts, 64),
                 float(backoff.max_interval),
             )
             delay = self._rng.uniform(ceiling / 2, ceiling) / 1000
@@ -144,18 +150,23 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     """``Retry-After`` in seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
 
     Returns ``None`` for a missing or malformed value (then backoff applies).
-    A date in the past means "now" (0).
+    A date in the past means "now" (0).  Never raises: whatever the server sent
+    (``"²"``, thousands of digits, a date in year 9999) is a number >= 0 or
+    ``None``; callers clamp it to their own maximum.
     """
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # str.isdigit alone accepts "²"
+        return float(value) if len(value) <= 15 else 1e15  # float("9"*5000) is inf
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # "-0000": RFC 9110 dates are GMT anyway
         when = when.replace(tzinfo=datetime.timezone.utc)
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    try:
+        return max(0.0, when.timestamp() - current)
+    except (OverflowError, ValueError, OSError):
+        return None

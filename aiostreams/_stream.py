@@ -29,13 +29,16 @@ Releasing the connection
 from __future__ import annotations
 
 import asyncio
+import re
+import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._timeouts import DeadlineExceeded, await_by
-from .errors import ConnectError, ResponseValidationError, StreamError, StreamTimeout
+from .errors import ResponseValidationError, StreamError, StreamInterrupted, StreamTimeout
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -62,6 +65,14 @@ _RECOVERABLE: Final = (ResponseValidationError, StreamError)
 _OPEN, _DONE, _CLOSED = 0, 1, 2
 
 
+class _IdleExpired(Exception):
+    """Internal: set on the response body by the idle timer; becomes StreamTimeout."""
+
+
+#: The query string of a URL inside an aiohttp message (a query may carry a token).
+_QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
+
+
 class EventStream(Generic[T]):
     """The events of one streaming HTTP response, decoded as they arrive.
 
@@ -81,9 +92,10 @@ class EventStream(Generic[T]):
         url: the request URL without its query string (for messages).
 
     Timeouts (two tiers):
-        idle_timeout: no *bytes* for that long.  Enforced by aiohttp's
-            ``sock_read`` (set by the caller on the request); given here so the
-            error can name it.  Raises ``StreamTimeout(kind="idle")``.
+        idle_timeout: no *bytes* for that long.  Enforced by our own clock around
+            each read (and by aiohttp's ``sock_read``, set by the caller on the
+            request): a stalled HTTP parser cannot outlast it.
+            Raises ``StreamTimeout(kind="idle")``.
         event_timeout: no *event* for that long while the consumer waits for one.
             Comments and heartbeats (bytes that complete no event) do not reset it,
             so a heartbeating proxy in front of a dead upstream cannot hang the
@@ -98,7 +110,8 @@ class EventStream(Generic[T]):
 
     Raises (while iterating):
         StreamTimeout: no bytes / no event / no first event in time (see above).
-        ConnectError: the connection was lost in the middle of the body.
+        StreamInterrupted: (a ``ConnectError``) the connection was reset, the body
+            ended inside an event, or its transport framing was broken.
         ResponseValidationError, StreamError: one bad event; iteration may go on.
         EventTooLarge: an event exceeded the decoder's ``max_event_size``.
     """
@@ -112,7 +125,10 @@ class EventStream(Generic[T]):
         "_first_event_timeout",
         "_idle_timeout",
         "_index",
+        "_lost",
+        "_read_since",
         "_state",
+        "_watchdog",
         "response",
         "url",
     )
@@ -151,6 +167,9 @@ class EventStream(Generic[T]):
         self._events: list[T] = []
         self._index = 0
         self._state = _OPEN
+        self._lost = _loss_of(response)
+        self._read_since: float | None = None  # when the pending read began waiting
+        self._watchdog: asyncio.TimerHandle | None = None  # the idle timer (see _bark)
 
     # -- metadata -------------------------------------------------------------------
 
@@ -241,11 +260,22 @@ class EventStream(Generic[T]):
             deadline, kind, seconds = self._first_deadline, "first_event", self._first_event_timeout
         elif seconds is not None:
             deadline = asyncio.get_running_loop().time() + seconds
+        # The idle bound is enforced by our clock too: aiohttp's sock_read does not
+        # fire when its parser stalls (a malformed chunk size).  One timer per stream
+        # (see _bark), not one per read: a stamp per read costs ~0.1 us, a timeout
+        # context around each read ~15 us.
+        idle = self._idle_timeout
+        clock = asyncio.get_running_loop().time
+        failure: BaseException | None = None
         try:
             while not decoder.finished:
                 if decoder.has_backlog:
                     events = decoder.feed(b"")
                 else:
+                    if idle is not None:  # our idle clock: a stamp per read, one timer
+                        self._read_since = clock()
+                        if self._watchdog is None:
+                            self._arm_watchdog(idle)
                     if deadline is None:
                         chunk = await read()
                     else:
@@ -255,7 +285,18 @@ class EventStream(Generic[T]):
                             raise StreamTimeout(
                                 kind, seconds or 0.0, decoder.last_event_id, self.url
                             ) from None
+                    self._read_since = None
                     if not chunk:
+                        pending: int = getattr(decoder, "pending_bytes", 0)
+                        if pending:  # EOF inside an event: a body cut short, not an end
+                            failure = self._interrupted(
+                                f"the body ended inside an event ({pending} bytes of it pending)"
+                            )
+                            break
+                        reset = _reset_of(self._lost)
+                        if reset:  # a close-delimited body ended by a reset, not a close
+                            failure = self._interrupted(reset)
+                            break
                         decoder.close()
                         self._finish_at_eof()
                         return False
@@ -269,34 +310,65 @@ class EventStream(Generic[T]):
             self._index = 0
             self._first_deadline = None  # a bad event is an event: the first one arrived
             raise
-        except aiohttp.ServerTimeoutError as exc:
-            self._close()
-            raise StreamTimeout(
-                "idle", self._idle_timeout or 0.0, decoder.last_event_id, self.url
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            self._close()
-            raise ConnectError(
-                self.url,
-                f"the connection was lost while reading the stream "
-                f"(last event id {decoder.last_event_id!r}): {exc.__class__.__name__}: {exc}",
-            ) from exc
+        except (aiohttp.ServerTimeoutError, _IdleExpired):
+            failure = StreamTimeout("idle", idle or 0.0, decoder.last_event_id, self.url)
+        except (aiohttp.ClientError, HttpProcessingError, OSError) as exc:
+            # (aiohttp's pure-Python parser raises HttpProcessingError subclasses such
+            # as TransferEncodingError, which are not ClientErrors)
+            if self._state == _CLOSED:  # aclose() from another task: the end, not a drop
+                return False
+            # A reset, a truncated body, transport framing the parser rejected.  The
+            # aiohttp error is not chained: its message may carry the URL's query.
+            failure = self._interrupted(_describe(exc))
         except BaseException:  # cancellation, EventTooLarge, an event timeout, a bug: unusable
             self._close()
             raise
+        if failure is not None:
+            decoder.close()  # a complete retry: line of the cut event still counts
+            self._close()
+            raise failure
         await self._finish_after_sentinel()
         return False
+
+    def _arm_watchdog(self, idle: float) -> None:
+        # A weak reference: a pending timer must not keep a dropped stream alive
+        # (its __del__ closes the connection).
+        self._watchdog = asyncio.get_running_loop().call_later(idle, _bark, weakref.ref(self), idle)
+
+    def _bark(self, idle: float) -> None:
+        """The idle timer fired: fail the pending read if it has waited ``idle``
+        seconds for bytes, else wait again (no read pending: disarm until the next)."""
+        self._watchdog = None
+        since = self._read_since
+        if since is None or self._state != _OPEN:
+            return
+        loop = asyncio.get_running_loop()
+        remaining = since + idle - loop.time()
+        if remaining > 0:
+            self._watchdog = loop.call_later(remaining, _bark, weakref.ref(self), idle)
+        else:  # wakes the read with it, whatever aiohttp's parser is doing
+            self.response.content.set_exception(_IdleExpired())
+
+    def _disarm(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+
+    def _interrupted(self, reason: str) -> StreamInterrupted:
+        return StreamInterrupted(self.url, reason, self._decoder.last_event_id)
 
     # -- releasing ------------------------------------------------------------------
 
     def _finish_at_eof(self) -> None:
         self._state = _DONE
+        self._disarm()
         self._events = []
         self._index = 0
         self.response.release()  # the whole body was read: back to the pool
 
     async def _finish_after_sentinel(self) -> None:
         self._state = _DONE
+        self._disarm()
         self._events = []
         self._index = 0
         content = self.response.content
@@ -324,6 +396,7 @@ class EventStream(Generic[T]):
 
     def _close(self) -> None:
         self._state = _CLOSED
+        self._disarm()
         self._events = []
         self._index = 0
         self.response.close()
@@ -428,3 +501,43 @@ class _BatchIterator(Generic[T]):
         stream = self._stream
         if stream._state == _OPEN and not self._resumable:
             stream._close()
+
+
+def _describe(exc: BaseException) -> str:
+    """An aiohttp/OS error in one line, without any URL query string it may quote."""
+    text = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
+    return _QUERY.sub(r"\1", text)
+
+
+def _bark(stream: weakref.ref[EventStream[Any]], idle: float) -> None:
+    alive = stream()
+    if alive is not None:
+        alive._bark(idle)
+
+
+def _loss_of(response: aiohttp.ClientResponse) -> asyncio.Future[None] | None:
+    """For a body delimited by the connection's close (no length, no chunking), the
+    future aiohttp settles when that connection is lost: aiohttp reports a reset
+    there as a plain EOF, which would end such a body "cleanly"."""
+    headers = response.headers
+    if "Content-Length" in headers or "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return None
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    lost: asyncio.Future[None] | None = getattr(protocol, "closed", None)
+    if lost is not None:
+        lost.add_done_callback(_retrieved)  # read or not, never "exception never retrieved"
+    return lost
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _reset_of(lost: asyncio.Future[None] | None) -> str:
+    """Why the connection under a close-delimited body was lost ("" if it closed cleanly)."""
+    if lost is None or not lost.done() or lost.cancelled():
+        return ""
+    error = lost.exception()
+    return "" if error is None else f"the connection was reset ({_describe(error)})"

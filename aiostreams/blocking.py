@@ -20,6 +20,7 @@ interpreter exit (``weakref.finalize``), so forgetting ``close()`` leaks nothing
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -88,7 +89,13 @@ class SDK:
         # The finalizer must not reference self, or self would never be collected.
         self._closer = weakref.finalize(self, _shutdown, portal_cm, portal, self.sdk)
         self._portal = portal
-        self.eventstreams = Eventstreams(portal, self.sdk.eventstreams)
+
+    @property
+    def eventstreams(self) -> Eventstreams:
+        """The seven operations.  Each holds this SDK, and so does each stream they
+        return: ``for e in SDK(...).eventstreams.json()`` keeps the SDK (its loop
+        thread and session) alive until the stream is done with."""
+        return Eventstreams(self, self._portal, self.sdk.eventstreams)
 
     def close(self) -> None:
         """Close the session and stop the loop thread (idempotent).  Open streams end."""
@@ -110,7 +117,8 @@ class SDK:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<aiostreams.blocking.SDK {self.sdk.server_url}{' closed' if self.closed else ''}>"
+        shown = self.sdk._shown_url  # no credentials, no query string
+        return f"<aiostreams.blocking.SDK {shown}{' closed' if self.closed else ''}>"
 
 
 def _shutdown(portal_cm: Any, portal: BlockingPortal, sdk: _sdk.SDK) -> None:
@@ -121,15 +129,36 @@ def _shutdown(portal_cm: Any, portal: BlockingPortal, sdk: _sdk.SDK) -> None:
 
 
 def _run(portal: BlockingPortal, func: Callable[[], Awaitable[R]]) -> R:
-    """``portal.call`` with a clear error once the SDK is closed."""
+    """``portal.call`` with a clear error once the SDK is closed, and which cancels
+    the call in the loop when this thread is interrupted (Ctrl-C): a request still
+    opening must not hold its connection until its timeout."""
     try:
-        return portal.call(func)
+        future = portal.start_task_soon(func)
     except RuntimeError as exc:
         if "portal is not running" in str(exc):
             raise RuntimeError(
                 "this aiostreams.blocking.SDK is closed; make a new SDK to send requests"
             ) from None
         raise
+    try:
+        return future.result()
+    except (KeyboardInterrupt, SystemExit):
+        # cancel() cancels the task in the loop (anyio); False: it finished just now
+        if not future.cancel() and future.done() and future.exception() is None:
+            _release_soon(portal, future.result())  # release what it opened
+        raise
+    except concurrent.futures.CancelledError:
+        raise RuntimeError(
+            "this aiostreams.blocking.SDK was closed while the call was running"
+        ) from None
+
+
+def _release_soon(portal: BlockingPortal, result: object) -> None:
+    if isinstance(result, _stream.EventStream):
+        try:
+            portal.start_task_soon(result.aclose)
+        except RuntimeError:
+            pass  # the portal is stopped: its session and connections are closed
 
 
 class EventStream(Generic[T]):
@@ -140,9 +169,12 @@ class EventStream(Generic[T]):
     left early (its iterator dropped) closes the stream, as does ``next(iter(stream))``.
     """
 
-    __slots__ = ("_batch", "_index", "_portal", "stream")
+    __slots__ = ("_batch", "_index", "_owner", "_portal", "stream")
 
-    def __init__(self, portal: BlockingPortal, stream: _stream.EventStream[T]) -> None:
+    def __init__(
+        self, portal: BlockingPortal, stream: _stream.EventStream[T], owner: SDK | None = None
+    ) -> None:
+        self._owner = owner  # keeps the SDK (loop thread, session) alive while in use
         self._portal = portal
         self.stream = stream  # the asynchronous stream, owned by the portal's loop
         self._batch: list[T] = []
@@ -248,16 +280,19 @@ class _Iterator(Generic[T]):
         self._stream._close_soon()
 
 
-def _wrap(portal: BlockingPortal, result: Any) -> Any:
-    return EventStream(portal, result) if isinstance(result, _stream.EventStream) else result
+def _wrap(portal: BlockingPortal, result: Any, owner: SDK) -> Any:
+    if isinstance(result, _stream.EventStream):
+        return EventStream(portal, result, owner)
+    return result
 
 
 class StreamCall(Generic[T, J]):
     """A blocking operation without a request body."""
 
-    __slots__ = ("_call", "_portal")
+    __slots__ = ("_call", "_owner", "_portal")
 
-    def __init__(self, portal: BlockingPortal, call: _sdk.StreamCall[T, J]) -> None:
+    def __init__(self, owner: SDK, portal: BlockingPortal, call: _sdk.StreamCall[T, J]) -> None:
+        self._owner = owner
         self._portal = portal
         self._call = call
 
@@ -277,7 +312,7 @@ class StreamCall(Generic[T, J]):
     def _open(self, **arguments: Any) -> EventStream[T] | J:
         """Run the async call in the portal's loop; wrap a stream for sync iteration."""
         call = functools.partial(self._call, **arguments)
-        result: EventStream[T] | J = _wrap(self._portal, _run(self._portal, call))
+        result: EventStream[T] | J = _wrap(self._portal, _run(self._portal, call), self._owner)
         return result
 
 
@@ -308,11 +343,11 @@ class RequestCall(StreamCall[T, J]):
 class Eventstreams:
     """``s.eventstreams`` of the blocking SDK: the seven operations."""
 
-    def __init__(self, portal: BlockingPortal, ops: _sdk.Eventstreams) -> None:
-        self.chat = RequestCall(portal, ops.chat)
-        self.chat_skip_sentinel = RequestCall(portal, ops.chat_skip_sentinel)
-        self.different_data_schemas = StreamCall(portal, ops.different_data_schemas)
-        self.json = StreamCall(portal, ops.json)
-        self.multiline = StreamCall(portal, ops.multiline)
-        self.rich = StreamCall(portal, ops.rich)
-        self.text = StreamCall(portal, ops.text)
+    def __init__(self, owner: SDK, portal: BlockingPortal, ops: _sdk.Eventstreams) -> None:
+        self.chat = RequestCall(owner, portal, ops.chat)
+        self.chat_skip_sentinel = RequestCall(owner, portal, ops.chat_skip_sentinel)
+        self.different_data_schemas = StreamCall(owner, portal, ops.different_data_schemas)
+        self.json = StreamCall(owner, portal, ops.json)
+        self.multiline = StreamCall(owner, portal, ops.multiline)
+        self.rich = StreamCall(owner, portal, ops.rich)
+        self.text = StreamCall(owner, portal, ops.text)

@@ -11,12 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import msgspec
 from multidict import CIMultiDict
 
 from . import ServerSentEvent, SSEDecoder, __version__
+from ._request import DEFAULT_SENSITIVE_HEADERS, redact_url
 from .errors import AiostreamsError
 
 #: Exit statuses of ``aiostreams stream`` (argparse itself uses 2 for usage errors).
@@ -112,7 +114,11 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
     if body is not None:
         headers.setdefault("Content-Type", "application/json")
     method = args.method or ("POST" if body is not None else "GET")
-    where = f"{method} {args.url}"
+    # Messages name the URL without its query or user:password@, and never echo a
+    # credential (a server may quote the request back in an error page).
+    shown = redact_url(args.url)
+    secrets = _secrets_of(args.url, headers)
+    where = f"{method} {shown}"
     render = _render_json if args.json else _render_text
     # No total timeout: a stream may rightly last for hours.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
@@ -121,7 +127,7 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
             aiohttp.ClientSession(timeout=timeout) as session,
             session.request(method, args.url, headers=headers, data=body) as response,
         ):
-            await _check_response(response, where)
+            await _check_response(response, where, secrets)
             progress.connected = True
             decoder = SSEDecoder()
             async for chunk in response.content.iter_any():
@@ -137,17 +143,36 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
                 )
             decoder.close()
     except aiohttp.InvalidURL:
-        raise _StreamFailed(f"invalid URL {args.url!r}: use http://host:port/path") from None
+        raise _StreamFailed(f"invalid URL {shown!r}: use http://host:port/path") from None
     except aiohttp.ClientError as exc:
+        reason = _hide(str(exc), secrets)
         if progress.connected:
             raise _StreamFailed(
-                f"the connection to {args.url} broke after {_events(progress.events)}: {exc}"
+                f"the connection to {shown} broke after {_events(progress.events)}: {reason}"
             ) from None
-        raise _StreamFailed(f"cannot connect to {args.url}: {exc}") from None
+        raise _StreamFailed(f"cannot connect to {shown}: {reason}") from None
     except asyncio.TimeoutError:
-        raise _StreamFailed(f"timed out connecting to {args.url}") from None
+        raise _StreamFailed(f"timed out connecting to {shown}") from None
     except AiostreamsError as exc:
-        raise _StreamFailed(f"cannot decode the stream from {args.url}: {exc}") from None
+        reason = _hide(str(exc), secrets)
+        raise _StreamFailed(f"cannot decode the stream from {shown}: {reason}") from None
+
+
+def _secrets_of(url: str, headers: CIMultiDict[str]) -> list[str]:
+    """What must never be printed: credential header values, the URL's query
+    values and password, and the full URL itself."""
+    parts = urlsplit(url)
+    found = [url, parts.query, parts.password or ""]
+    found += [value for _, value in parse_qsl(parts.query)]
+    found += [v for k, v in headers.items() if k.lower() in DEFAULT_SENSITIVE_HEADERS]
+    # Longest first: a token inside a longer secret must not leave the rest readable.
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def _hide(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    return text
 
 
 def _events(count: int) -> str:
@@ -166,16 +191,16 @@ def _request_body(data: str | None) -> bytes | None:
         raise _StreamFailed(f"cannot read the request body from {data[1:]!r}: {exc}") from None
 
 
-async def _check_response(response: aiohttp.ClientResponse, where: str) -> None:
+async def _check_response(response: aiohttp.ClientResponse, where: str, secrets: list[str]) -> None:
     if not 200 <= response.status < 300:
-        body = await _body_excerpt(response)
+        body = _hide(await _body_excerpt(response), secrets)
         raise _StreamFailed(f"HTTP {response.status} {response.reason} from {where}: {body}")
     if response.content_type != "text/event-stream":
         body = await _body_excerpt(response)
         raise _StreamFailed(
             f"{where} answered Content-Type "
             f"{response.headers.get('Content-Type', '(none)')!r}, "
-            f"not text/event-stream: {body}"
+            f"not text/event-stream: {_hide(body, secrets)}"
         )
 
 

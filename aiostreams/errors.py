@@ -8,7 +8,9 @@
     ├── SDKError                   an HTTP response was not a usable stream
     │   └── UnexpectedContentType  2xx, but not text/event-stream
     ├── ConnectError               the server could not be reached (names the URL)
-    └── StreamTimeout              no bytes / no event / no first event in time
+    │   └── StreamInterrupted      the connection broke mid-body (reset, truncated, bad framing)
+    ├── StreamTimeout              no bytes / no event / no first event in time
+    └── InvalidURL (ValueError)    a URL that can never work (no scheme, ftp://, bad port)
 
 Anything else escaping the library is a bug.  Messages say what was wrong and,
 where it helps, how to fix it.
@@ -25,10 +27,12 @@ __all__ = [
     "AiostreamsError",
     "ConnectError",
     "EventTooLarge",
+    "InvalidURL",
     "LineTooLong",
     "ResponseValidationError",
     "SDKError",
     "StreamError",
+    "StreamInterrupted",
     "StreamTimeout",
     "UnexpectedContentType",
 ]
@@ -152,6 +156,42 @@ class ConnectError(AiostreamsError):
         self.url = url
         self.reason = reason
         super().__init__(f"could not connect to {url}: {reason}")
+
+
+class StreamInterrupted(ConnectError):
+    """The connection broke in the middle of a response body: a reset, a body cut
+    short inside an event, or transport framing the HTTP parser rejected.
+
+    A subclass of :class:`ConnectError` (both mean "reconnect to go on"), but the
+    message says what happened: the server *was* reached.
+
+    Attributes:
+        last_event_id: the last event id seen, for resuming.
+    """
+
+    def __init__(self, url: str, reason: str, last_event_id: str = "") -> None:
+        self.url = url
+        self.reason = reason
+        self.last_event_id = last_event_id
+        AiostreamsError.__init__(
+            self,
+            f"the connection to {url} was lost mid-stream (last event id "
+            f"{last_event_id!r}): {reason}",
+        )
+
+
+class InvalidURL(AiostreamsError, ValueError):
+    """A URL that no retry can make work: no ``http://``/``https://`` scheme, no
+    host, a port out of range.  Raised at once, never retried.
+
+    Attributes:
+        parameter: the argument that held it (``"url"``, ``"server_url"``).
+    """
+
+    def __init__(self, parameter: str, url: str, problem: str) -> None:
+        self.parameter = parameter
+        self.url = url
+        super().__init__(f"{parameter}={url!r} cannot be used: {problem}")
 
 
 class StreamTimeout(AiostreamsError):

@@ -17,6 +17,7 @@ from .._request import (
     is_json,
     read_json,
     send,
+    split_url,
     unexpected_content_type,
 )
 from .._retry import NO_RETRIES, RetryConfig
@@ -117,6 +118,8 @@ class SDK:
         self.global_path_param = global_path_param
         self.global_query_param = global_query_param
         self.server_url = server_url or DEFAULT_SERVER_URL
+        # Checked now (a one-line error naming server_url); shown without credentials.
+        self._shown_url = split_url(self.server_url, "server_url")[0]
         self.retry_config = retry_config
         self.timeout_ms = timeout_ms
         self._session = session
@@ -130,8 +133,8 @@ class SDK:
 
         self._user_agent = f"aiostreams/{__version__}"
 
-    def __repr__(self) -> str:  # no credentials
-        return f"<aiostreams.SDK {self.server_url}>"
+    def __repr__(self) -> str:  # no credentials, no query string
+        return f"<aiostreams.SDK {self._shown_url}>"
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -235,13 +238,15 @@ class SDK:
             raise TypeError(f"{operation.name}() takes no request body")
         if http_headers:
             headers.update(http_headers)
-        params = {}
+        base = (server_url or self.server_url).rstrip("/")
+        url, params, basic = split_url(base + operation.path, "server_url")
+        if basic is not None and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = basic
         if self.global_query_param is not None:
             params["globalQueryParam"] = _param(self.global_query_param)
         if self.global_hidden_query_param is not None:
             params["globalHiddenQueryParam"] = _param(self.global_hidden_query_param)
-        base = (server_url or self.server_url).rstrip("/")
-        return HTTPRequest(operation.method, base + operation.path, headers, params, body)
+        return HTTPRequest(operation.method, url, headers, params, body)
 
     def _security(self) -> shared.Security | None:
         source = self.security

@@ -10,6 +10,7 @@ recorded for tests, and the optional API key is enforced.
 from __future__ import annotations
 
 import collections
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ _logger = logging.getLogger("aiostreams.server")
 
 #: How many requests the app remembers; old ones fall off (a benchmark sends millions).
 MAX_RECORDED_REQUESTS: Final = 1000
+#: The largest request body accepted (413 past it): a chat prompt is a few KiB, and
+#: recorded bodies (``MAX_RECORDED_REQUESTS`` of them) must stay small.
+MAX_REQUEST_BODY: Final = 64 * 1024
 
 _OPERATIONS: Final = "chat, chat-chunked, differentdataschemas, json, multiline, rich, text"
 _CHAT_EXAMPLE: Final = 'send a JSON object like {"prompt": "Hello", "stream": true}'
@@ -66,7 +70,8 @@ def create_app(*, pace: float = 0.1, api_key: str | None = None) -> web.Applicat
         pace: seconds between two writes of a reference stream (the reference
             service uses 0.1); ``0`` sends them back to back, still as separate writes.
         api_key: if set, every request must carry ``Authorization: <api_key>``,
-            else it gets 401.
+            else it gets 401 (before its body is read).  Bodies over
+            ``MAX_REQUEST_BODY`` get 413.
 
     Returns:
         An application serving ``POST /eventstreams/<operation>`` and ``/load/<shape>``.
@@ -77,7 +82,12 @@ def create_app(*, pace: float = 0.1, api_key: str | None = None) -> web.Applicat
     """
     if not pace >= 0:  # also refuses nan
         raise ValueError(f"pace must be >= 0 seconds, got {pace}")
-    app = web.Application(middlewares=[_errors_as_json, _record_request, _require_api_key])
+    # The key is checked before anything reads a body: an unauthenticated client
+    # cannot make the server read (or record) a byte of it.
+    app = web.Application(
+        middlewares=[_errors_as_json, _require_api_key, _record_request],
+        client_max_size=MAX_REQUEST_BODY,
+    )
     app[REQUESTS_KEY] = collections.deque(maxlen=MAX_RECORDED_REQUESTS)
     app[PACE_KEY] = pace
     app[_API_KEY_KEY] = api_key
@@ -206,7 +216,8 @@ async def _require_api_key(request: web.Request, handler: Handler) -> web.Stream
             return json_error(
                 401, "missing Authorization header: send the API key the server was started with"
             )
-        if sent != expected:
+        # Constant time: the comparison must not tell how much of a guess was right.
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
             return json_error(
                 401, "wrong Authorization header: it does not match the server's API key"
             )

@@ -1,9 +1,11 @@
 """Load endpoints for benchmarks and tests: ``/load/<shape>`` (GET or POST).
 
 Speed matters more than elegance here: the server must not be the bottleneck
-of a client benchmark.  So a stream is built once per set of parameters (and
-cached: a fan-in benchmark opens thousands of identical streams), then sent as
-big ``memoryview`` slices; no per-event Python work at full speed.
+of a client benchmark.  So a stream of up to 64 MiB is built once per set of
+parameters (and cached, four at most: a fan-in benchmark opens thousands of
+identical streams), then sent as big ``memoryview`` slices; no per-event Python
+work at full speed.  A larger stream is generated a page (~1 MiB) at a time, so
+no request can make the server hold more than that per stream (plus one event).
 
 =============  ==================================================================
 shape          events
@@ -30,7 +32,7 @@ import asyncio
 import functools
 import itertools
 from array import array
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,10 +43,14 @@ from ._responses import RequestError, open_event_stream
 
 __all__ = ["load_handler"]
 
-#: A stream is held in memory whole (and up to ``_CACHED_STREAMS`` are kept), so
-#: the cache stays under 1 GiB; past this, ask for fewer or smaller events.
+#: The largest stream served (estimated bytes); past this, ask for fewer or smaller events.
 MAX_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
-_CACHED_STREAMS: Final = 4
+#: Streams up to this size are built whole and cached (a fan-in benchmark opens
+#: thousands of identical ones); larger ones are generated a page at a time, so
+#: each costs at most about ``_PAGE_BYTES`` of memory however long it is.
+_CACHED_MAX_BYTES: Final = 64 * 1024 * 1024
+_CACHED_STREAMS: Final = 4  # at most 256 MiB cached
+_PAGE_BYTES: Final = 1024 * 1024
 MAX_EVENTS: Final = 10_000_000
 MAX_CHUNK: Final = 16 * 1024 * 1024
 MAX_HOLD: Final = 3600.0
@@ -111,10 +117,14 @@ async def _shaped(request: web.Request) -> web.StreamResponse:
             f"the stream would be about {estimate} bytes, over the {MAX_PAYLOAD_BYTES} cap "
             "of this server: ask for fewer or smaller events (n, size)",
         )
-    payload = _build(shape, n, size, sentinel)
+    pages = (
+        iter([_build(shape, n, size, sentinel)])
+        if estimate <= _CACHED_MAX_BYTES
+        else _pages(shape, n, size, sentinel)
+    )
     response = await open_event_stream(request)
     try:
-        await _send(response, payload, chunk=chunk, rate=rate)
+        await _send(response, pages, chunk=chunk, rate=rate)
         await _hold(request, hold)
     except ConnectionError:
         pass  # the client left; that ends a stream, it is not a server error
@@ -139,18 +149,18 @@ async def _resumable(request: web.Request) -> web.StreamResponse:
     rate = _float_param(request, "rate", 0.0)
     hold = _float_param(request, "hold", 0.0, maximum=MAX_HOLD)
     last = request.headers.get("Last-Event-ID", "").strip()
-    if last and not last.isdigit():
-        raise RequestError(400, f"Last-Event-ID {last!r} is not an id this endpoint sends (1..{n})")
+    # ASCII digits only ("²".isdigit() is True) and a bounded length (int() of
+    # thousands of digits raises): a bad header is the client's 400, never our 500.
+    if last and not (last.isascii() and last.isdigit() and len(last) <= 18):
+        shown = last if len(last) <= 40 else last[:40] + "..."
+        raise RequestError(
+            400, f"Last-Event-ID {shown!r} is not an id this endpoint sends (1..{n})"
+        )
     first = int(last) + 1 if last else 1
     end = n + 1 if not drop_after else min(n + 1, first + drop_after)
-    events = [
-        (_RESUMABLE_FIRST_TEMPLATE if i == first else _RESUMABLE_TEMPLATE) % (i, i)
-        for i in range(first, end)
-    ]
-    payload = _Payload(b"".join(events), array("q", itertools.accumulate(map(len, events))))
     response = await open_event_stream(request)
     try:
-        await _send(response, payload, chunk=chunk, rate=rate)
+        await _send(response, _resumable_pages(first, end), chunk=chunk, rate=rate)
         if end <= n:  # events remain: drop as a crashed server or a broken network would
             await _abort(request)
         else:
@@ -192,10 +202,71 @@ def _build(shape: str, n: int, size: int, sentinel: bool) -> _Payload:
     return _Payload(body, ends)
 
 
+def _paged(events: Iterator[bytes]) -> Iterator[_Payload]:
+    """Join ``events`` into pages of about ``_PAGE_BYTES``, made as they are needed."""
+    while True:
+        page: list[bytes] = []
+        size = 0
+        for event in events:
+            page.append(event)
+            size += len(event)
+            if size >= _PAGE_BYTES:
+                break
+        if not page:
+            return
+        yield _Payload(b"".join(page), array("q", itertools.accumulate(map(len, page))))
+
+
+def _pages(shape: str, n: int, size: int, sentinel: bool) -> Iterator[_Payload]:
+    """The stream of :func:`_build`, a page at a time (for streams too large to cache)."""
+    events: Iterator[bytes]
+    if shape == "large":
+        filler = (b"abcdefghijklmnopqrstuvwxyz" * (size // 26 + 1))[: size - 2]
+        event = encode_event('"' + filler.decode() + '"')
+        per_page = max(1, _PAGE_BYTES // len(event))
+        page = _Payload(
+            event * per_page, array("q", range(len(event), len(event) * per_page + 1, len(event)))
+        )
+        for _ in range(n // per_page):
+            yield page  # the same bytes every time: no memory per page
+        events = itertools.repeat(event, n % per_page)
+    elif shape == "chat":
+        events = (_CHAT_TEMPLATE % i for i in range(1, n + 1))
+    else:
+        events = (_RICH_TEMPLATE % (i, i) for i in range(1, n + 1))
+    if sentinel:
+        events = itertools.chain(events, [_SENTINEL])
+    yield from _paged(events)
+
+
+def _resumable_pages(first: int, end: int) -> Iterator[_Payload]:
+    events = (
+        (_RESUMABLE_FIRST_TEMPLATE if i == first else _RESUMABLE_TEMPLATE) % (i, i)
+        for i in range(first, end)
+    )
+    return _paged(events)
+
+
 async def _send(
-    response: web.StreamResponse, payload: _Payload, *, chunk: int, rate: float
+    response: web.StreamResponse, pages: Iterator[_Payload], *, chunk: int, rate: float
 ) -> None:
-    """Write ``payload`` in ``chunk``-byte writes (0: one per event), ``rate`` events/s."""
+    """Write the pages' events in ``chunk``-byte writes (0: one per event), ``rate`` events/s."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sent_before = 0  # events of the earlier pages
+    for payload in pages:
+        await _send_page(response, payload, chunk, rate, started, sent_before)
+        sent_before += len(payload.ends)
+
+
+async def _send_page(
+    response: web.StreamResponse,
+    payload: _Payload,
+    chunk: int,
+    rate: float,
+    started: float,
+    sent_before: int,
+) -> None:
     view = memoryview(payload.body)
     ends = payload.ends
 
@@ -215,18 +286,17 @@ async def _send(
         if total:
             await write_events(0, total)
         return
-    # Event i (0-based) is due at start + i / rate; send whatever is due in one go,
-    # so high rates cost one write per loop turn rather than one per event.
+    # Event i (0-based, over the whole stream) is due at start + i / rate; send
+    # whatever is due in one go, so high rates cost one write per loop turn.
     loop = asyncio.get_running_loop()
-    started = loop.time()
     sent = 0
     while sent < total:
-        due = min(total, int((loop.time() - started) * rate) + 1)
+        due = min(total, int((loop.time() - started) * rate) + 1 - sent_before)
         if due > sent:
             await write_events(sent, due)
             sent = due
         if sent < total:
-            await asyncio.sleep(max(0.0, started + sent / rate - loop.time()))
+            await asyncio.sleep(max(0.0, started + (sent_before + sent) / rate - loop.time()))
 
 
 def _gone(request: web.Request) -> bool:

@@ -53,6 +53,7 @@ class ServerProcess:
         ]  # fmt: skip
         if api_key is not None:
             self.args += ["--api-key", api_key]
+        self._api_key = api_key
         self.startup_timeout = startup_timeout
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
@@ -83,9 +84,25 @@ class ServerProcess:
         if not line.startswith(READY_PREFIX):
             raise RuntimeError(
                 f"the server did not start within {self.startup_timeout} s "
-                f"({' '.join(self.args)}); it printed {line!r}, stderr: {self._stderr_text()!r}"
+                f"({self._shown_command()}); it printed {line!r}, "
+                f"stderr: {self._hide(self._stderr_text())!r}"
             )
         return line[len(READY_PREFIX) :].strip()
+
+    def _shown_command(self) -> str:
+        """The command line, its API key replaced (a start failure must not show it)."""
+        return " ".join("<redacted>" if self._is_key(i) else a for i, a in enumerate(self.args))
+
+    def _is_key(self, index: int) -> bool:
+        return index > 0 and self.args[index - 1] == "--api-key"
+
+    def _hide(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "<redacted>")
+        return text
+
+    def __repr__(self) -> str:
+        return f"<ServerProcess {self.url or 'not started'}>"
 
     def _stderr_text(self) -> str:
         if self._stderr is None:

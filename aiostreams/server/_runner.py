@@ -22,6 +22,9 @@ DEFAULT_PORT: Final = 35456
 _SHUTDOWN_TIMEOUT: Final = 0.5
 #: Pending connections the kernel may queue (capped by net.core.somaxconn).
 DEFAULT_BACKLOG: Final = 4096
+#: Seconds a new connection has to send a complete request head; silent or
+#: trickling sockets (slowloris) are closed after it instead of holding a slot.
+HEADER_TIMEOUT: Final = 10.0
 
 
 @contextlib.asynccontextmanager
@@ -33,6 +36,7 @@ async def run_server(
     pace: float | None = None,
     api_key: str | None = None,
     backlog: int = DEFAULT_BACKLOG,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> AsyncIterator[str]:
     """Serve ``app`` (default: a new :func:`create_app`) in the running event loop.
 
@@ -44,6 +48,8 @@ async def run_server(
             (``pace`` defaults to 0.1 s there).
         backlog: the listen queue; the default lets thousands of clients connect
             at once (fan-in benchmarks) instead of aiohttp's 128.
+        header_timeout: seconds a connection may take to send its first request
+            head before it is closed.
 
     Yields:
         The base URL, e.g. ``"http://127.0.0.1:40123"``.  Leaving the block stops
@@ -64,13 +70,41 @@ async def run_server(
         app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
     )
     await runner.setup()
+    server: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, host, port, backlog=backlog)
-        await site.start()
+        server = await _listen(runner, host, port, backlog, header_timeout)
+        bound = server.sockets[0].getsockname()[1]
         url_host = f"[{host}]" if ":" in host else host
-        yield f"http://{url_host}:{site.port}"
+        yield f"http://{url_host}:{bound}"
     finally:
-        await runner.cleanup()
+        if server is not None:
+            server.close()
+        await runner.cleanup()  # closes the open connections too
+
+
+async def _listen(
+    runner: web.AppRunner, host: str, port: int, backlog: int, header_timeout: float
+) -> asyncio.Server:
+    """Listen with the runner's protocol (what ``web.TCPSite`` does), plus a timer per
+    connection: no complete request head within ``header_timeout``, closed."""
+    factory = runner.server
+    assert factory is not None
+    loop = asyncio.get_running_loop()
+
+    def protocol() -> asyncio.BaseProtocol:
+        handler = factory()
+        loop.call_later(header_timeout, _close_if_silent, handler)
+        return handler
+
+    return await loop.create_server(protocol, host, port, backlog=backlog, reuse_address=True)
+
+
+def _close_if_silent(handler: asyncio.BaseProtocol) -> None:
+    # aiohttp counts the request heads it parsed on a connection; none yet: a
+    # client that connected and never finished asking (a missing attribute: leave it).
+    transport = getattr(handler, "transport", None)
+    if getattr(handler, "_request_count", 1) == 0 and transport is not None:
+        transport.close()
 
 
 async def serve(

@@ -155,7 +155,7 @@ async def test_no_retry_after_the_first_event_was_delivered() -> None:
         res = await s.eventstreams.json()
         async with res:
             assert await res.__anext__() == JSON_EVENTS[0]
-            with pytest.raises(ConnectError, match="lost while reading"):
+            with pytest.raises(ConnectError, match="lost mid-stream"):
                 await res.__anext__()
     assert calls == 1
 
