@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +238,80 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+# -- record / replay ----------------------------------------------------------------
+
+
+def run_record(args: argparse.Namespace) -> int:
+    """Write one response, chunk by chunk with time offsets, to a recording file."""
+    from .testing import record, redact_url  # imported here: the other commands do not need it
+
+    shown = redact_url(args.url)
+    try:
+        body = _request_body(args.json if args.json is not None else args.data)
+    except _StreamFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    headers: CIMultiDict[str] = CIMultiDict(args.headers)
+    if args.json is not None:
+        headers.setdefault("Content-Type", "application/json")
+    method = args.method or ("POST" if body is not None else "GET")
+    try:
+        with open(args.out, "w", encoding="utf-8", newline="\n") as out:
+            recording = asyncio.run(
+                record(args.url, out, method=method, headers=headers.items(), body=body)
+            )
+    except KeyboardInterrupt:
+        print(f"interrupted: what arrived until now is in {args.out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        print(f"error: cannot record {method} {shown} to {args.out}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except aiohttp.InvalidURL:
+        print(f"error: invalid URL {shown!r}: use http://host:port/path", file=sys.stderr)
+        return EXIT_ERROR
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        print(f"error: cannot connect to {shown}: {type(exc).__name__}", file=sys.stderr)
+        return EXIT_ERROR
+    size = len(recording.body)
+    print(
+        f"recorded {recording.status} {recording.reason}: {len(recording.chunks)} chunks, "
+        f"{size} bytes in {recording.end_t:.3f} s, ended: {recording.end}; wrote {args.out}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Serve a recording to every request until Ctrl-C or SIGTERM."""
+    from .testing import Recording, RecordingError, SSEServer
+
+    try:
+        recording = Recording.load(args.file)
+    except (OSError, RecordingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    server = SSEServer(host=args.host, port=args.port)
+    server.replay(recording, path=args.path or "*", pace=args.pace, times=None)
+    try:
+        url = server.start()
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    # The first stdout line is a contract, as for `serve`: scripts parse the URL.
+    print(f"aiostreams replay listening on {url}", flush=True)
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    print(f"aiostreams replay stopped after {len(server.requests)} requests", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- bench ------------------------------------------------------------------------
 
 
@@ -335,6 +411,8 @@ def _parser() -> argparse.ArgumentParser:
         "--last-event-id", metavar="ID", help="send Last-Event-ID to resume after event ID"
     )
 
+    _add_record_replay(commands)
+
     bench = _command(
         commands, "bench", run_bench,
         "run the benchmarks (from a checkout of the repository) and print a table",
@@ -346,6 +424,56 @@ def _parser() -> argparse.ArgumentParser:
         help="passed on to python -m benchmarks",
     )  # fmt: skip
     return parser
+
+
+def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    record = _command(
+        commands, "record", run_record,
+        "record a response (status, headers without secrets, every chunk with its "
+        "time offset) to a file that `replay` and the sse_server fixture serve again",
+        "  aiostreams record http://127.0.0.1:35456/eventstreams/rich -X POST --out rich.jsonl\n"
+        "  aiostreams record URL --json '{\"model\": \"m\", \"stream\": true}' \\\n"
+        "      -H 'Authorization: Bearer KEY' --out chat.jsonl\n\n"
+        "The file is JSON Lines (docs/testing.md): a header line, one line per chunk,\n"
+        "an end line. Authorization, cookies, API keys and user:password@ are removed.",
+    )  # fmt: skip
+    record.add_argument("url", metavar="URL", help="the endpoint to record")
+    record.add_argument("-o", "--out", required=True, metavar="FILE", help="the recording to write")
+    record.add_argument(
+        "-X", "--request", dest="method", type=str.upper, metavar="METHOD",
+        help="HTTP method (default: GET, or POST with a body)",
+    )  # fmt: skip
+    record.add_argument(
+        "-H", "--header", dest="headers", type=_header, action="append", default=[],
+        metavar="'NAME: VALUE'", help="extra request header (repeatable)",
+    )  # fmt: skip
+    body = record.add_mutually_exclusive_group()
+    body.add_argument("-d", "--data", metavar="BODY", help="request body; @FILE, @- stdin")
+    body.add_argument(
+        "--json", metavar="BODY", help="request body sent as application/json; @FILE, @- stdin"
+    )
+
+    replay = _command(
+        commands, "replay", run_replay,
+        "serve a recording to every request (any path) until Ctrl-C",
+        "  aiostreams replay rich.jsonl --port 8000\n"
+        "  aiostreams replay rich.jsonl --port 0 --pace 0   # free port, no pauses\n\n"
+        "The first line on stdout is 'aiostreams replay listening on URL'.",
+    )  # fmt: skip
+    replay.add_argument("file", metavar="FILE", help="a file written by `aiostreams record`")
+    replay.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    replay.add_argument(
+        "--port", type=int, default=35456, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    replay.add_argument(
+        "--pace", type=_non_negative, default=1.0,
+        help="1 the recorded pace, 0 no pauses, 0.5 twice as fast (default: %(default)s)",
+    )  # fmt: skip
+    replay.add_argument(
+        "--path", help="serve only at this path (default: any path answers the recording)"
+    )
 
 
 def _command(

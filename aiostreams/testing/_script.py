@@ -102,6 +102,7 @@ class Script:
         self._reason: str | None = None
         self._headers: CIMultiDict[str] = CIMultiDict()
         self._content_length: int | None = None
+        self._defaults = True  # headers and error body; a replay sends only what was recorded
         self._steps: list[Step] = []
 
     def __repr__(self) -> str:
@@ -265,7 +266,9 @@ class Script:
 
     def _make_response(self) -> web.StreamResponse:
         headers: CIMultiDict[str] = CIMultiDict()
-        if 200 <= self._status < 300:
+        if not self._defaults:
+            pass
+        elif 200 <= self._status < 300:
             headers["Content-Type"] = "text/event-stream"
             headers["Cache-Control"] = "no-cache"
         else:
@@ -280,7 +283,7 @@ class Script:
 
     async def _play(self, conn: _Connection) -> web.StreamResponse:
         steps = self._steps
-        if not steps and self._status >= 400:
+        if not steps and self._status >= 400 and self._defaults:
             text = f"{self._status} {self._reason or _phrase(self._status)}\n"
             steps = [_write(text.encode())]
         try:

@@ -210,7 +210,8 @@ class SSEServer:
 
         Args:
             recording: a :class:`Recording` or the path of a recording file.
-            path: the path to serve it at (default: the recorded URL's path).
+            path: the path to serve it at (default: the recorded URL's path;
+                ``"*"``: any path).
             method: only this method (default: any).
             pace: 1 replays at the recorded pace, 0 (default) without pauses,
                 0.5 twice as fast.
@@ -224,8 +225,10 @@ class SSEServer:
             recording = Recording.load(recording)
         if not pace >= 0:
             raise ValueError(f"pace must be >= 0, got {pace}")
-        script = self.on(path or recording.path, method=method, times=times)
+        target = recording.path if path is None else None if path == "*" else path
+        script = self.on(target, method=method, times=times)
         script.status(recording.status, reason=recording.reason or None)
+        script._defaults = False
         for name, value in recording.headers:
             if name.lower() not in _NOT_REPLAYED:
                 script.header(name, value)
