@@ -255,22 +255,22 @@ def run_record(args: argparse.Namespace) -> int:
     if args.json is not None:
         headers.setdefault("Content-Type", "application/json")
     method = args.method or ("POST" if body is not None else "GET")
+    out_path = Path(args.out)
     try:
-        with open(args.out, "w", encoding="utf-8", newline="\n") as out:
+        with out_path.open("w", encoding="utf-8", newline="\n") as out:
             recording = asyncio.run(
                 record(args.url, out, method=method, headers=headers.items(), body=body)
             )
     except KeyboardInterrupt:
         print(f"interrupted: what arrived until now is in {args.out}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # before OSError: some are both
+        _remove_if_empty(out_path)
+        reason = "invalid URL" if isinstance(exc, aiohttp.InvalidURL) else type(exc).__name__
+        print(f"error: cannot connect to {shown}: {reason}", file=sys.stderr)
+        return EXIT_ERROR
     except OSError as exc:
-        print(f"error: cannot record {method} {shown} to {args.out}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except aiohttp.InvalidURL:
-        print(f"error: invalid URL {shown!r}: use http://host:port/path", file=sys.stderr)
-        return EXIT_ERROR
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        print(f"error: cannot connect to {shown}: {type(exc).__name__}", file=sys.stderr)
+        print(f"error: cannot write the recording {args.out}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     size = len(recording.body)
     print(
@@ -279,6 +279,15 @@ def run_record(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _remove_if_empty(path: Path) -> None:
+    """No response, no recording: an empty file would only fail later, in replay."""
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def run_replay(args: argparse.Namespace) -> int:
