@@ -13,6 +13,12 @@ Conventions (for page authors):
   block's expected stdout, compared exactly (trailing whitespace at the end aside).
 * Anything not meant to run (shell commands, output of a shell command) uses
   another tag: ``sh``, ``console``, ``text``.  There is no "skip" marker.
+* A python block titled as a pytest module (``python title="test_resume.py"``)
+  is written under that name and run with ``python -W error -m pytest``; it
+  passes when every test in it passes.
+* Any other block titled with a file name (``json title="recordings/rich.jsonl"``)
+  is written, at that relative path, into the directory every example of the
+  page runs in: a data file the page's examples read.
 * The pages listed in ``PAGES_WITH_EXAMPLES`` must have at least one python block;
   every other docs page must be listed in ``PAGES_WITHOUT_EXAMPLES``.
 
@@ -58,6 +64,7 @@ PAGES_WITH_EXAMPLES = frozenset(
         "resilience.md",
         "design.md",
         "cli.md",
+        "testing.md",
         "README.md",
     }
 )
@@ -71,6 +78,8 @@ _FENCE = re.compile(
     re.MULTILINE | re.DOTALL,
 )
 _OUTPUT_TITLE = re.compile(r"""title\s*=\s*["']Output["']""")
+_TITLE = re.compile(r"""title\s*=\s*["'](?P<title>[^"']+)["']""")
+_PYTEST_MODULE = re.compile(r"^test_\w+\.py$")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class Example:
     line: int  # 1-based line of the first line of code
     code: str
     expected_output: str | None  # the "Output" block that follows, if any
+    pytest_module: str | None = None  # run with pytest under this name
+    files: tuple[tuple[str, str], ...] = ()  # the page's data files: (relative path, text)
 
     @property
     def name(self) -> str:
@@ -108,6 +119,11 @@ def extract_examples(page: str, text: str) -> list[Example]:
         for match in _FENCE.finditer(text)
     ]
     examples: list[Example] = []
+    files: list[tuple[str, str]] = []
+    for match, lang, _, body in blocks:
+        title = _TITLE.search(match["attrs"])
+        if title and lang not in ("python", "py") and title["title"] != "Output":
+            files.append((title["title"], body))
     for index, (match, lang, line, body) in enumerate(blocks):
         is_output = lang == "text" and _OUTPUT_TITLE.search(match["attrs"])
         previous = blocks[index - 1] if index else None
@@ -129,7 +145,9 @@ def extract_examples(page: str, text: str) -> list[Example]:
             and not text[match.end() : nxt[0].start()].strip()
         ):
             expected = nxt[3]
-        examples.append(Example(page, line, body, expected))
+        title = _TITLE.search(match["attrs"])
+        module = title["title"] if title and _PYTEST_MODULE.match(title["title"]) else None
+        examples.append(Example(page, line, body, expected, module, tuple(files)))
     return examples
 
 
@@ -137,13 +155,20 @@ def run_example(example: Example, workdir: Path) -> Outcome:
     """Run one example as a script in a child interpreter."""
     # Blank lines in front put the code at its line in the page: tracebacks say
     # 'File ".../sdk.md.py", line 42', which is line 42 of sdk.md.
-    script = workdir / f"{example.page}.py"
+    for relative, text in example.files:
+        data = workdir / relative
+        data.parent.mkdir(parents=True, exist_ok=True)
+        data.write_text(text, encoding="utf-8")
+    script = workdir / (example.pytest_module or f"{example.page}.py")
     script.write_text("\n" * (example.line - 1) + example.code, encoding="utf-8")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
     env.pop("PYTHONWARNINGS", None)
+    command = [sys.executable, "-W", "error", str(script)]
+    if example.pytest_module:
+        command[3:] = ["-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
     try:
         done = subprocess.run(
-            [sys.executable, "-W", "error", str(script)],
+            command,
             check=False,
             cwd=workdir,
             env=env,
@@ -162,7 +187,9 @@ def failure(example: Example, outcome: Outcome) -> str | None:
     if outcome.returncode is None:
         return f"{where} did not finish within {TIMEOUT:g} s\nstderr:\n{outcome.stderr}"
     if outcome.returncode != 0:
-        return f"{where} exited with status {outcome.returncode}\nstderr:\n{outcome.stderr}"
+        report = f"{where} exited with status {outcome.returncode}\nstderr:\n{outcome.stderr}"
+        # pytest reports its failures on stdout
+        return report + (f"\nstdout:\n{outcome.stdout}" if example.pytest_module else "")
     if outcome.stderr:
         return f"{where} wrote to stderr (warnings and errors must not happen):\n{outcome.stderr}"
     if example.expected_output is not None and (
@@ -322,3 +349,36 @@ def test_broken_examples_fail(tmp_path: Path) -> None:
     noisy = Example("sample.md", 1, "import sys\nprint('oops', file=sys.stderr)\n", None)
     problem = failure(noisy, run_example(noisy, tmp_path))
     assert problem is not None and "wrote to stderr" in problem
+
+
+PYTEST_PAGE = """\
+```ini title="pytest.ini"
+[pytest]
+asyncio_default_fixture_loop_scope = function
+```
+
+```json title="data/answer.json"
+{"answer": 42}
+```
+
+```python title="test_answer.py"
+import json
+from pathlib import Path
+
+def test_answer():
+    data = json.loads((Path(__file__).parent / "data" / "answer.json").read_text())
+    assert data["answer"] == ANSWER
+```
+"""
+
+
+@pytest.mark.parametrize(("answer", "passes"), [(42, True), (41, False)])
+def test_pytest_modules_run_with_the_page_files(tmp_path: Path, answer: int, passes: bool) -> None:
+    (example,) = extract_examples("sample.md", PYTEST_PAGE.replace("ANSWER", str(answer)))
+    assert example.pytest_module == "test_answer.py"
+    assert [path for path, _ in example.files] == ["pytest.ini", "data/answer.json"]
+    problem = failure(example, run_example(example, tmp_path))
+    if passes:
+        assert problem is None, problem
+    else:
+        assert problem is not None and "assert 42 == 41" in problem
