@@ -1,22 +1,22 @@
-"""Retries of opening a stream, against real servers that fail on purpose
+"""Retries of opening a stream, against the ``sse_server`` fixture failing on purpose
 (aioresponses only for connection errors that a real server cannot produce on cue)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aioresponses import aioresponses
 from yarl import URL
 
 from aiostreams import SDK, BackoffStrategy, EventStream, RetryConfig
 from aiostreams.errors import ConnectError, SDKError
 from aiostreams.models import shared
+from aiostreams.server import _reference as ref
 from aiostreams.server import create_app, run_server
+from aiostreams.testing import SSEServer
 
 FAST = BackoffStrategy(initial_interval=1, max_interval=5, exponent=2.0, max_elapsed_time=5_000)
 RETRY = RetryConfig(backoff=FAST)
@@ -24,34 +24,19 @@ JSON_EVENTS = [
     shared.JSONEvent(data=shared.JSONEventData(content=text))
     for text in ("Hello", " ", "world", "!")
 ]
-
-Failure = Callable[[int], web.Response | None]
-
-
-def failing_app(failure: Failure, counter: list[int]) -> web.Application:
-    """The eventstreams app, but ``failure(attempt)`` may answer first (attempts from 1)."""
-    app = create_app(pace=0)
-
-    @web.middleware
-    async def fail_first(
-        request: web.Request,
-        handler: Callable[[web.Request], object],
-    ) -> web.StreamResponse:
-        counter.append(1)
-        answer = failure(len(counter))
-        if answer is not None:
-            return answer
-        result = await handler(request)  # type: ignore[misc]
-        assert isinstance(result, web.StreamResponse)
-        return result
-
-    app.middlewares.insert(0, fail_first)
-    return app
+JSON_OP = "/eventstreams/json"
 
 
-@pytest.fixture
-def attempts() -> list[int]:
-    return []
+def fail(
+    server: SSEServer, code: int, *, times: int | None = 1, retry_after: str | None = None
+) -> None:
+    """The next ``times`` requests (``None``: all) get ``code`` and an API error body."""
+    script = server.on(JSON_OP, times=times).status(code, retry_after=retry_after)
+    script.json({"message": f"status {code}"})
+
+
+def succeed(server: SSEServer) -> None:
+    server.on(JSON_OP).send(*ref.JSON)
 
 
 async def read_json_op(url: str, **call: object) -> list[object]:
@@ -62,102 +47,79 @@ async def read_json_op(url: str, **call: object) -> list[object]:
             return [event async for event in res]
 
 
-def status(code: int, **headers: str) -> web.Response:
-    return web.json_response({"message": f"status {code}"}, status=code, headers=headers)
-
-
-async def test_503_twice_then_200(attempts: list[int]) -> None:
-    def failure(n: int) -> web.Response | None:
-        return status(503) if n <= 2 else None
-
-    async with run_server(failing_app(failure, attempts)) as url:
-        assert await read_json_op(url) == JSON_EVENTS
-    assert len(attempts) == 3
+async def test_503_twice_then_200(sse_server: SSEServer) -> None:
+    fail(sse_server, 503, times=2)
+    succeed(sse_server)
+    assert await read_json_op(sse_server.url) == JSON_EVENTS
+    assert len(sse_server.requests) == 3
 
 
 @pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
-async def test_every_retryable_status_is_retried(code: int, attempts: list[int]) -> None:
-    async with run_server(failing_app(lambda n: status(code) if n == 1 else None, attempts)) as url:
-        assert await read_json_op(url) == JSON_EVENTS
-    assert len(attempts) == 2
+async def test_every_retryable_status_is_retried(code: int, sse_server: SSEServer) -> None:
+    fail(sse_server, code)
+    succeed(sse_server)
+    assert await read_json_op(sse_server.url) == JSON_EVENTS
+    assert len(sse_server.requests) == 2
 
 
 @pytest.mark.parametrize("code", [400, 401, 404, 418, 501])
-async def test_other_statuses_are_not_retried(code: int, attempts: list[int]) -> None:
-    async with run_server(failing_app(lambda n: status(code), attempts)) as url:
-        with pytest.raises(SDKError) as info:
-            await read_json_op(url)
+async def test_other_statuses_are_not_retried(code: int, sse_server: SSEServer) -> None:
+    fail(sse_server, code, times=None)
+    with pytest.raises(SDKError) as info:
+        await read_json_op(sse_server.url)
     assert info.value.status_code == code
-    assert len(attempts) == 1
+    assert len(sse_server.requests) == 1
 
 
-async def test_exhausted_budget_raises_the_last_error(attempts: list[int]) -> None:
+async def test_exhausted_budget_raises_the_last_error(sse_server: SSEServer) -> None:
     short = RetryConfig(backoff=BackoffStrategy(20, 20, 1.0, max_elapsed_time=150))
-    async with run_server(failing_app(lambda n: status(503), attempts)) as url:
-        with pytest.raises(SDKError) as info:
-            await read_json_op(url, retries=short)
+    fail(sse_server, 503, times=None)
+    with pytest.raises(SDKError) as info:
+        await read_json_op(sse_server.url, retries=short)
+    attempts = len(sse_server.requests)
     assert info.value.status_code == 503
     # 150 ms budget, waits of 10-20 ms: several retries, then the 503 itself
-    assert 3 <= len(attempts) <= 16
-    assert f"after {len(attempts) - 1} retries" in str(info.value)
+    assert 3 <= attempts <= 16
+    assert f"after {attempts - 1} retries" in str(info.value)
     assert "status 503" in str(info.value)
 
 
-async def test_retry_after_seconds_is_honoured(attempts: list[int]) -> None:
-    def failure(n: int) -> web.Response | None:
-        return status(503, **{"Retry-After": "1"}) if n == 1 else None
-
+async def test_retry_after_seconds_is_honoured(sse_server: SSEServer) -> None:
+    fail(sse_server, 503, retry_after="1")
+    succeed(sse_server)
     loop = asyncio.get_running_loop()
-    async with run_server(failing_app(failure, attempts)) as url:
-        started = loop.time()
-        assert await read_json_op(url) == JSON_EVENTS
-        waited = loop.time() - started
-    assert len(attempts) == 2
-    assert waited >= 1.0  # not the 1-5 ms backoff
+    started = loop.time()
+    assert await read_json_op(sse_server.url) == JSON_EVENTS
+    assert loop.time() - started >= 1.0  # not the 1-5 ms backoff
+    assert len(sse_server.requests) == 2
 
 
-async def test_retry_after_beyond_the_budget_gives_up_at_once(attempts: list[int]) -> None:
-    def failure(n: int) -> web.Response | None:
-        return status(429, **{"Retry-After": "3600"})
-
-    async with run_server(failing_app(failure, attempts)) as url:
-        with pytest.raises(SDKError) as info:
-            await read_json_op(url)
+async def test_retry_after_beyond_the_budget_gives_up_at_once(sse_server: SSEServer) -> None:
+    fail(sse_server, 429, times=None, retry_after="3600")
+    with pytest.raises(SDKError) as info:
+        await read_json_op(sse_server.url)
     assert info.value.status_code == 429
-    assert len(attempts) == 1
+    assert len(sse_server.requests) == 1
 
 
-async def test_strategy_none_disables_retries_per_call(attempts: list[int]) -> None:
-    async with run_server(failing_app(lambda n: status(503) if n == 1 else None, attempts)) as url:
-        with pytest.raises(SDKError):
-            await read_json_op(url, retries=RetryConfig("none"))
-    assert len(attempts) == 1
+async def test_strategy_none_disables_retries_per_call(sse_server: SSEServer) -> None:
+    fail(sse_server, 503)
+    succeed(sse_server)
+    with pytest.raises(SDKError):
+        await read_json_op(sse_server.url, retries=RetryConfig("none"))
+    assert len(sse_server.requests) == 1
 
 
-async def test_no_retry_after_the_first_event_was_delivered() -> None:
-    calls = 0
-
-    async def drop_mid_stream(request: web.Request) -> web.StreamResponse:
-        nonlocal calls
-        calls += 1
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        await response.write(b'data: {"content": "Hello"}\n\n')
-        await asyncio.sleep(0.05)
-        assert request.transport is not None
-        request.transport.abort()
-        return response
-
-    app = web.Application()
-    app.router.add_post("/eventstreams/json", drop_mid_stream)
+async def test_no_retry_after_the_first_event_was_delivered(sse_server: SSEServer) -> None:
+    sse_server.on(JSON_OP, times=None).send(ref.JSON[0]).sleep(0.05).reset()
     retry_all = RetryConfig(backoff=FAST, retry_connection_errors=True)
-    async with run_server(app) as url, SDK(server_url=url, retry_config=retry_all) as s:
+    async with SDK(server_url=sse_server.url, retry_config=retry_all) as s:
         res = await s.eventstreams.json()
         async with res:
             assert await res.__anext__() == JSON_EVENTS[0]
             with pytest.raises(ConnectError, match="lost mid-stream"):
                 await res.__anext__()
-    assert calls == 1
+    assert len(sse_server.requests) == 1
 
 
 # -- connection errors ----------------------------------------------------------------------
