@@ -10,10 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from aiostreams import SDK, EventStream, RetryConfig
+from aiostreams import SDK, EventStream, RetryConfig, ServerSentEvent
 from aiostreams.errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
 from aiostreams.models import shared
 from aiostreams.server import RequestRecord, create_app, run_server
+from aiostreams.server import _reference as ref
+from aiostreams.testing import SSEServer
 
 TOKEN = "Token s3cr3t-value"
 
@@ -254,29 +256,20 @@ async def test_per_call_timeout_ms_overrides_the_sdk() -> None:
             assert [e async for e in res] == EXPECTED["json"]
 
 
-async def test_per_call_retries_override(eventstreams_server: str) -> None:
+async def test_per_call_retries_override(sse_server: SSEServer) -> None:
     """SDK without retries; one call with retries gets through two 503s."""
-    attempts = 0
-
-    async def flaky(request: web.Request) -> web.StreamResponse:
-        nonlocal attempts
-        attempts += 1
-        if attempts <= 2:
-            return web.json_response({"message": "busy"}, status=503)
-        raise web.HTTPTemporaryRedirect(eventstreams_server + "/eventstreams/json")
-
-    app = web.Application()
-    app.router.add_post("/eventstreams/json", flaky)
+    sse_server.on("/eventstreams/json", times=2).status(503).json({"message": "busy"})
+    sse_server.on("/eventstreams/json").send(*ref.JSON)
     fast = RetryConfig("backoff", retry_connection_errors=False)
     fast = RetryConfig(backoff=type(fast.backoff)(1, 5, 2.0, 5_000))
-    async with run_server(app) as url, make_sdk(url) as s:
+    async with make_sdk(sse_server.url) as s:
         with pytest.raises(SDKError) as info:
             await s.eventstreams.json()
-        assert info.value.status_code == 503 and attempts == 1
+        assert info.value.status_code == 503 and len(sse_server.requests) == 1
         res = await s.eventstreams.json(retries=fast)
         async with res:
             assert [e async for e in res] == EXPECTED["json"]
-    assert attempts == 3
+    assert len(sse_server.requests) == 3
 
 
 # -- errors and connection handling -------------------------------------------------------
@@ -292,13 +285,9 @@ async def test_connection_refused_is_connect_error_naming_the_url() -> None:
     assert TOKEN not in str(info.value)
 
 
-async def test_unexpected_content_type() -> None:
-    async def login_page(request: web.Request) -> web.Response:
-        return web.Response(text="<html>login</html>", content_type="text/html")
-
-    app = web.Application()
-    app.router.add_post("/eventstreams/json", login_page)
-    async with run_server(app) as url, make_sdk(url) as s:
+async def test_unexpected_content_type(sse_server: SSEServer) -> None:
+    sse_server.on("/eventstreams/json").content_type("text/html").send("<html>login</html>")
+    async with make_sdk(sse_server.url) as s:
         with pytest.raises(UnexpectedContentType) as info:
             await s.eventstreams.json()
     assert "text/html" in str(info.value)
@@ -340,41 +329,26 @@ async def test_a_thousand_concurrent_streams_over_one_sdk(eventstreams_server: s
 # -- opting in to resume --------------------------------------------------------------
 
 
-async def test_an_operation_opted_in_to_resume_survives_a_dropped_connection() -> None:
-    # A json endpoint that gives ids, drops the TCP connection after two events on
-    # the first connection, and resumes after Last-Event-ID on the next one.
+async def test_an_operation_opted_in_to_resume_survives_a_dropped_connection(
+    sse_server: SSEServer,
+) -> None:
+    # A json endpoint that gives ids, resets the TCP connection after two events,
+    # and resumes after Last-Event-ID on the next one.
     words = ["Hello", " ", "world", "!"]
-    seen_last_ids: list[str | None] = []
-    auth_seen: list[str | None] = []
-
-    async def json_stream(request: web.Request) -> web.StreamResponse:
-        seen_last_ids.append(request.headers.get("Last-Event-ID"))
-        auth_seen.append(request.headers.get("Authorization"))
-        start = int(request.headers.get("Last-Event-ID", "0"))
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for i in range(start, len(words)):
-            await response.write(
-                b'id: %d\ndata: {"content": "%s"}\n\n' % (i + 1, words[i].encode())
-            )
-            if len(seen_last_ids) == 1 and i == 1:
-                assert request.transport is not None
-                request.transport.abort()  # no clean end: the client must resume
-                return response
-        return response
-
-    app = web.Application()
-    app.router.add_post("/eventstreams/json", json_stream)
+    history = [
+        ServerSentEvent(data=f'{{"content": "{word}"}}', id=str(n))
+        for n, word in enumerate(words, start=1)
+    ]
+    sse_server.on("/eventstreams/json", times=None).resume(history, per_connection=2)
     reconnects: list[Any] = []
     async with (
-        run_server(app) as url,
-        SDK(server_url=url, security=shared.Security(api_key_auth="Token k")) as sdk,
+        SDK(server_url=sse_server.url, security=shared.Security(api_key_auth="Token k")) as sdk,
         sdk.eventstreams.json.connect(on_reconnect=reconnects.append, retry_ms=0) as events,
     ):
         got = [event.data.content async for event in events]
     assert got == words  # every event once, in order
-    assert seen_last_ids == [None, "2"]
-    assert auth_seen == ["Token k", "Token k"]
+    assert [r.last_event_id for r in sse_server.requests] == [None, "2"]
+    assert [r.headers["Authorization"] for r in sse_server.requests] == ["Token k", "Token k"]
     assert [r.reason for r in reconnects] == ["dropped"]
 
 
