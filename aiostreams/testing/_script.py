@@ -115,8 +115,8 @@ class Script:
         self, code: int, *, retry_after: float | str | None = None, reason: str | None = None
     ) -> Script:
         """Answer with status ``code`` (and a ``Retry-After`` header if given)."""
-        if not 100 <= code <= 599:
-            raise ValueError(f"status must be an HTTP status 100-599, got {code}")
+        if not 200 <= code <= 599:  # 1xx are not final answers
+            raise ValueError(f"status must be an HTTP status 200-599, got {code}")
         self._status = code
         self._reason = reason
         if retry_after is not None:
@@ -250,6 +250,9 @@ class Script:
         """Start a ``data:`` line and never end it: writes until the client gives up
         (or ``limit`` bytes, then closes).  Writes wait for the client to read."""
 
+        if limit < 1:
+            raise ValueError(f"limit must be a positive number of bytes, got {limit}")
+
         async def step(conn: _Connection) -> None:
             await conn.write(b"data: ")
             block = b"x" * _ENDLESS_BLOCK
@@ -266,12 +269,9 @@ class Script:
 
     def _make_response(self) -> web.StreamResponse:
         headers: CIMultiDict[str] = CIMultiDict()
-        if not self._defaults:
-            pass
-        elif 200 <= self._status < 300:
-            headers["Content-Type"] = "text/event-stream"
-            headers["Cache-Control"] = "no-cache"
-        else:
+        if self._defaults and 200 <= self._status < 300:
+            headers.update({"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        elif self._defaults:
             headers["Content-Type"] = "text/plain; charset=utf-8"
         for name in self._headers:
             headers.popall(name, None)

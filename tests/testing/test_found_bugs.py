@@ -29,5 +29,5 @@ async def test_malformed_chunk_after_an_event_ends_the_stream(sse_server: SSESer
             got.extend([event.data async for event in source])
 
     with pytest.raises(AiostreamsError):  # not TimeoutError: hung, idle_timeout never fired
-        await asyncio.wait_for(read(), 5)
+        await asyncio.wait_for(read(), 3)
     assert got == ["a"]

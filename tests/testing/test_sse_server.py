@@ -11,7 +11,7 @@ import pytest
 
 from aiostreams import ServerSentEvent, SSEDecoder, connect
 from aiostreams.errors import EventTooLarge
-from aiostreams.testing import SSEServer
+from aiostreams.testing import Recording, SSEServer
 from aiostreams.testing._script import MALFORMED_CHUNK
 
 
@@ -92,6 +92,18 @@ async def test_status_with_retry_after_and_default_body(sse_server: SSEServer) -
         assert response.status == 503
         assert response.headers["Retry-After"] == "2"
         assert await response.text() == "503 Service Unavailable\n"
+
+
+async def test_headers_are_added_and_content_type_replaced(sse_server: SSEServer) -> None:
+    sse_server.on().headers({"X-A": "1", "Content-Type": "text/event-stream; charset=utf-8"})
+    sse_server.on().header("X-A", "2").events("x")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(sse_server.url) as response:
+            assert response.headers.getall("Content-Type") == ["text/event-stream; charset=utf-8"]
+            assert response.headers["X-A"] == "1"
+        async with session.get(sse_server.url) as response:
+            assert response.headers["X-A"] == "2"
+            assert response.headers["Cache-Control"] == "no-cache"
 
 
 async def test_wrong_content_type_and_json_body(sse_server: SSEServer) -> None:
@@ -262,6 +274,12 @@ def test_bad_scripts_are_refused_when_written(sse_server: SSEServer) -> None:
         sse_server.on().send(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="times must be"):
         sse_server.on(times=0)
+    with pytest.raises(ValueError, match="limit must be"):
+        sse_server.on().endless_line(limit=0)
+    with pytest.raises(ValueError, match="per_connection must be"):
+        sse_server.on().resume([], per_connection=0)
+    with pytest.raises(ValueError, match="pace must be"):
+        sse_server.replay(Recording("GET", "http://h/", (), None, 200, "OK", ()), pace=-1)
 
 
 @pytest.mark.anyio
