@@ -306,11 +306,11 @@ def run_replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    # The first stdout line is a contract, as for `serve`: scripts parse the URL.
-    print(f"aiostreams replay listening on {url}", flush=True)
     stopped = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
+        # The first stdout line is a contract, as for `serve`: scripts parse the URL.
+        print(f"aiostreams replay listening on {url}", flush=True)
         stopped.wait()
     except KeyboardInterrupt:
         pass

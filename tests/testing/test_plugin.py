@@ -69,3 +69,17 @@ def test_nothing_leaks_into_the_next_test(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "-q", "test_user.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_loading_the_plugin_imports_no_aiohttp() -> None:
+    """pytest loads the plugin in every run of the environment: it must stay light."""
+    code = (
+        "import sys\n"
+        "import aiostreams.testing.pytest_plugin\n"
+        "assert 'aiohttp' not in sys.modules, 'eager import'\n"
+        "from aiostreams.testing import SSEServer, record\n"
+        "assert 'aiohttp' in sys.modules\n"
+        "import aiostreams.testing as t\n"
+        "assert sorted(t.__all__) == t.__all__ and all(getattr(t, n) for n in t.__all__)\n"
+    )
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, timeout=60)
