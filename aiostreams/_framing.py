@@ -48,7 +48,7 @@ by ``max_event_size`` (the bytes since the last dispatch).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import repeat
 from operator import itemgetter
 from typing import AnyStr, Final
@@ -67,9 +67,9 @@ DEFAULT_MAX_EVENT_SIZE: Final = 16 * 1024 * 1024
 _BOM: Final = b"\xef\xbb\xbf"
 _DATA_PREFIX: Final = b"data: "
 _SSE = ServerSentEvent
-#: Regions shorter than this are parsed block by block: the column-wise path only
-#: pays off over several events.
-_UNIFORM_MIN: Final = 512
+#: A region whose first line is longer than this starts with a large event: it is
+#: walked block by block (``walk_blocks``) instead of split in bulk.
+_LARGE_LINE: Final = 1024
 #: The field lines path 2 understands, in the order of ``uniform_columns``' result.
 _STR_FIELDS: Final = ("data: ", "event: ", "id: ")
 _BYTES_FIELDS: Final = (b"data: ", b"event: ", b"id: ")
@@ -161,57 +161,84 @@ class SSEDecoder:
         if region is None:
             return []
         buf, end = region
-        lid = self.last_event_id
-        # Bulk path: every completed block is one "data: ..." line (LLM token
-        # streams).  One UTF-8 decode and one split for the whole chunk, then one
-        # Struct per event; no per-event bytes slicing.
+        # A long first line (a large event): walk the region LF by LF (memchr speed)
+        # rather than split it in bulk (a scan per byte, see walk_blocks).
+        if buf.find(b"\n", 0, _LARGE_LINE) < 0:
+            return self._walk_events(buf, end)
+        if buf[:1] == b":":  # e.g. a ":ok" or keep-alive opening the region
+            buf, end = drop_comment_blocks(buf, end)
         if buf[:6] == _DATA_PREFIX:
-            text = str(memoryview(buf)[6 : end - 2], "utf-8", "replace")
-            if buf.find(b"\n", 0, end) == end - 2:  # one event (maybe huge): no split
-                return [_SSE("message", text, lid, None)]
-            pieces = text.split("\n\ndata: ")
-            if buf.count(b"\n", 0, end) == 2 * len(pieces):  # see single_line_data
-                return [_SSE("message", data, lid, None) for data in pieces]
-        if end >= _UNIFORM_MIN:
-            events = self._uniform_events(str(memoryview(buf)[:end], "utf-8", "replace"))
+            events = self._data_events(buf, end)
+            if events is None:  # not only "data:" blocks; keep-alive comments in between?
+                dropped, end = drop_comment_blocks(buf, end)
+                if dropped is not buf:
+                    buf = dropped
+                    events = self._data_events(buf, end)
             if events is not None:
                 return events
+        if not end:
+            return []
+        text = str(memoryview(buf)[:end], "utf-8", "replace")
+        if "\x00" in text:  # an id with NUL is ignored: leave it all to parse_block
+            return self._walk_events(buf, end)
+        lines = text.split("\n")
+        del lines[-1]  # the empty item after the region's final LF
+        return self._run_events(lines)
+
+    def _data_events(self, buf: bytes, end: int) -> list[ServerSentEvent] | None:
+        """Path 1: every block is one "data: ..." line (LLM token streams): one UTF-8
+        decode and one split for the whole region, checked exact by the LF count
+        (see ``single_line_data``); ``None`` for any other shape."""
+        pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
+        if buf.count(b"\n", 0, end) != 2 * len(pieces):
+            return None
+        lid = self.last_event_id
+        return [_SSE("message", data, lid, None) for data in pieces]
+
+    def _run_events(self, lines: list[str]) -> list[ServerSentEvent]:
+        """Path 2 (see the module doc): each run of same-shaped blocks decoded
+        column-wise with C-level ``map``; any other block through ``parse_block``."""
         out: list[ServerSentEvent] = []
-        append = out.append
-        for block in buf[:end].split(b"\n\n")[:-1]:
-            # A single "data: ..." line: equivalent to parse_block for it, cheaper.
-            if block[:6] == _DATA_PREFIX and b"\n" not in block:
-                append(_SSE("message", block[6:].decode("utf-8", "replace"), lid, None))
+        for start, count, period, jd, je, ji in runs(lines, _STR_FIELDS):
+            if not period:  # a block of another shape: the standard, line by line
+                block = "\n".join(lines[start : start + count]).encode()
+                frame = self.parse_block(block)
+                if frame is not None:
+                    event, data, retry = frame
+                    out.append(_SSE(event, data.decode(), self.last_event_id, retry))
                 continue
-            frame = self.parse_block(block)
-            lid = self.last_event_id
-            if frame is not None:
-                event, data, retry = frame
-                append(_SSE(event, data.decode("utf-8", "replace"), lid, retry))
+            stop = start + count * period
+            data = map(_strip_data, lines[start + jd : stop : period])
+            if ji >= 0:
+                ids: Iterable[str] = list(map(_strip_id, lines[start + ji : stop : period]))
+                self.last_event_id = ids[-1]  # type: ignore[index]
+            else:
+                ids = repeat(self.last_event_id, count)
+            if je >= 0:
+                names: Iterable[str] = list(map(_strip_event, lines[start + je : stop : period]))
+                if "" in names:  # "event:" with an empty value dispatches as "message"
+                    names = [name or "message" for name in names]
+            else:
+                names = repeat("message", count)
+            out += map(_SSE, names, data, ids)
         return out
 
-    def _uniform_events(self, text: str) -> list[ServerSentEvent] | None:
-        """Path 2 (see the module doc): decode a region of same-shaped blocks
-        column-wise, with no Python code per event; ``None`` for any other shape."""
-        columns = uniform_columns(text.split("\n"), _STR_FIELDS)
-        if columns is None:
-            return None
-        data = columns[0]
-        count = len(data)
-        if columns[2] is not None:
-            if "\x00" in text:  # an id with NUL is ignored: leave it to parse_block
-                return None
-            ids: Iterable[str] = list(map(_strip_id, columns[2]))
-            self.last_event_id = ids[-1]  # type: ignore[index]
-        else:
-            ids = repeat(self.last_event_id, count)
-        if columns[1] is not None:
-            names: Iterable[str] = list(map(_strip_event, columns[1]))
-            if "" in names:  # "event:" with an empty value dispatches as "message"
-                names = [name or "message" for name in names]
-        else:
-            names = repeat("message", count)
-        return list(map(_SSE, names, map(_strip_data, data), ids))
+    def _walk_events(self, buf: bytes, end: int) -> list[ServerSentEvent]:
+        """Block by block, for regions of large events: a single-line ``data:``
+        block is decoded straight from the buffer (one copy), any other through
+        ``parse_block``."""
+        out: list[ServerSentEvent] = []
+        append = out.append
+        for start, stop, one_line in walk_blocks(buf, end):
+            if one_line and buf.startswith(_DATA_PREFIX, start):
+                data = str(memoryview(buf)[start + 6 : stop], "utf-8", "replace")
+                append(_SSE("message", data, self.last_event_id, None))
+                continue
+            frame = self.parse_block(buf[start:stop])
+            if frame is not None:
+                event, raw, retry = frame
+                append(_SSE(event, raw.decode("utf-8", "replace"), self.last_event_id, retry))
+        return out
 
     def close(self) -> None:
         """Signal end of stream: an incomplete final event is discarded, per the standard.
@@ -411,6 +438,128 @@ class SSEDecoder:
         return seen[3:] if seen.startswith(_BOM) else seen
 
 
+def drop_comment_blocks(buf: bytes, end: int) -> tuple[bytes, int]:
+    """``(buf, end)`` without its comment-only blocks (keep-alives, ``:ok``, pings).
+
+    Exact: a block whose every line starts with ":" changes no state (its lines are
+    ignored and its dispatch finds an empty data buffer and an unchanged last event
+    id buffer).  One C-level search when there is none; returns the inputs then.
+    """
+    at = 0 if buf[:1] == b":" else buf.find(b"\n\n:", 0, end) + 2
+    if at == 1:  # find gave -1: no block starts with ":"
+        return buf, end
+    kept: list[bytes] = []
+    keep_from = 0
+    while at != 1:  # at: the ":" starting a block (1: no more, find gave -1)
+        stop = buf.find(b"\n\n", at, end)  # always found: the region ends in a blank line
+        block = buf[at:stop]
+        if b"\n" not in block or all(line[:1] == b":" for line in block.split(b"\n")):
+            kept.append(buf[keep_from:at])
+            keep_from = stop + 2
+        at = buf.find(b"\n\n:", stop, end) + 2
+    if keep_from == 0:
+        return buf, end
+    kept.append(buf[keep_from:end])
+    out = b"".join(kept)
+    return out, len(out)
+
+
+def walk_blocks(buf: bytes, end: int) -> Iterator[tuple[int, int, bool]]:
+    """``(start, stop, one line)`` of each block of ``buf[:end]``, found LF by LF.
+
+    For regions of large events: ``find(b"\\n")`` is a memchr, far faster per byte
+    than ``count``, ``split`` or a multi-byte ``find`` (CPython scans those byte by
+    byte, and JSON payloads are full of the separators' characters).
+    """
+    find = buf.find
+    pos = 0
+    while pos < end:
+        lf = find(b"\n", pos, end)
+        one_line = True
+        while lf + 1 < end and buf[lf + 1] != 0x0A:
+            one_line = False
+            lf = find(b"\n", lf + 1, end)
+        if lf + 1 >= end:  # what is left is the LF of an extra blank line: a no-op
+            return
+        yield pos, lf, one_line
+        pos = lf + 2
+
+
+#: (start line, blocks, lines per block + 1 (0: one block of another shape, of
+#: ``blocks`` lines), index of the data / event / id line in each block, -1: none).
+Run = tuple[int, int, int, int, int, int]
+
+
+def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr]) -> list[Run]:
+    """Cut a region (split on LF, its last empty item deleted) into runs of blocks
+    of the same shape: the same lines, each starting with one of ``fields``
+    (``"data: "``, ``"event: "``, ``"id: "``), each at most once, with one ``data``
+    line.  A block of any other shape is a run of its own with ``period`` 0.
+
+    Why this is exact: a run of ``period - 1``-line blocks starting at line ``s`` has
+    line j of block b at ``s + j + b * period`` and its blank line at
+    ``s + period - 1 + b * period``.  A run is extended over the next blocks only
+    after every one of those lines was checked (C-level ``map`` per column); a block
+    is in the run only if all its lines and the blank after it passed, and then it
+    starts exactly where the one before it ended.  Windows double in size, so a
+    stream that changes shape every few events costs O(n) too.
+    """
+    out: list[Run] = []
+    append = out.append
+    empty = fields[0][:0]
+    total = len(lines)
+    index = lines.index
+    i = 0
+    while i < total:
+        width = index(empty, i) - i
+        if width == 0:  # an extra blank line: it dispatches nothing
+            i += 1
+            continue
+        at = [-1, -1, -1]
+        for j in range(width):
+            line = lines[i + j]
+            for k in (0, 1, 2):
+                if line.startswith(fields[k]):
+                    if at[k] >= 0:
+                        k = 3  # a second line of that field: not a column shape
+                    break
+            else:
+                k = 3
+            if k == 3:
+                at[0] = -1
+                break
+            at[k] = j
+        if at[0] < 0:
+            append((i, width, 0, 0, 0, 0))
+            i += width + 1
+            continue
+        period = width + 1
+        limit = (total - i) // period
+        count = 1
+        window = 8
+        while count < limit:
+            upto = min(count + window, limit)
+            good = upto - count
+            base = i + count * period
+            stop = i + upto * period
+            blanks = lines[base + width : stop : period]
+            if any(blanks):
+                good = list(map(bool, blanks)).index(True)
+            for j, k in enumerate(at):
+                if k >= 0:
+                    column = lines[base + k : stop : period]
+                    ok = list(map(column[0].__class__.startswith, column, repeat(fields[j])))
+                    if False in ok:
+                        good = min(good, ok.index(False))
+            count += good
+            if count < upto:
+                break
+            window *= 2
+        append((i, count, period, at[0], at[1], at[2]))
+        i += count * period
+    return out
+
+
 def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     """The payloads of ``buf[:end]`` if every block in it is exactly one ``data: ``
     line (the shape of LLM token streams), else ``None``.  A few C-level scans.
@@ -418,13 +567,21 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     Why this is exact: ``buf[:end]`` ends in a blank line, so splitting
     ``buf[6:end-2]`` on ``"\\n\\ndata: "`` yields one piece per block if each block
     after the first starts with ``data: ``; and if the region holds no other LF
-    than the two of each separator, no block has a second line.
+    than the two of each separator, no block has a second line.  Regions of few
+    large events are walked block by block instead (see ``walk_blocks``).
     """
     if buf[:6] != _DATA_PREFIX:
         return None
-    if buf.find(b"\n", 0, end) == end - 2:  # one event, maybe huge: no copy
-        return [memoryview(buf)[6 : end - 2] if end > _COPY_BELOW else buf[6 : end - 2]]
-    payloads: list[bytes | memoryview] = list(buf[6 : end - 2].split(b"\n\ndata: "))
+    if buf.find(b"\n", 0, _LARGE_LINE) < 0:  # a large first event: walk, as SSEDecoder.feed
+        view = memoryview(buf)
+        payloads: list[bytes | memoryview] = []
+        for start, stop, one_line in walk_blocks(buf, end):
+            if not (one_line and buf.startswith(_DATA_PREFIX, start)):
+                return None
+            long = stop - start > _COPY_BELOW
+            payloads.append(view[start + 6 : stop] if long else buf[start + 6 : stop])
+        return payloads
+    payloads = list(buf[6 : end - 2].split(b"\n\ndata: "))
     if buf.count(b"\n", 0, end) != 2 * len(payloads):
         return None
     return payloads

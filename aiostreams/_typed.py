@@ -30,13 +30,13 @@ from ._events import ServerSentEvent
 from ._framing import (
     _BYTES_FIELDS,
     _COPY_BELOW,
-    _UNIFORM_MIN,
     DEFAULT_MAX_EVENT_SIZE,
     SSEDecoder,
     _strip_event,
     _strip_id,
+    drop_comment_blocks,
+    runs,
     single_line_data,
-    uniform_columns,
 )
 from .errors import AiostreamsError, ResponseValidationError, StreamError
 
@@ -49,6 +49,15 @@ _DATA_PREFIX = b"data: "
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
 
 Builder = Callable[[Any, str, str, "int | None"], Any]
+
+
+class _Fallback(Exception):
+    """A column run met an event it cannot decode in bulk: decode it block by block."""
+
+
+def _blocks(lines: list[bytes], start: int) -> list[bytes]:
+    """The blocks of a region's lines from ``start`` (a block's first line) on."""
+    return (b"\n".join(lines[start:]) + b"\n").split(b"\n\n")[:-1]
 
 
 class _Route:
@@ -206,21 +215,26 @@ class TypedDecoder(Generic[T]):
             blocks, self._backlog = self._backlog, []
             return self._decode(blocks)
         buf, end = region
-        if not self._backlog:
-            payloads = single_line_data(buf, end)
-            if payloads is not None:
-                events = self._decode_data_lines(payloads)
-                if events is not None:
-                    return events
-            elif end >= _UNIFORM_MIN:
-                events = self._decode_columns(buf[:end])
-                if events is not None:
-                    return events
-        blocks = buf[:end].split(b"\n\n")[:-1]
-        if self._backlog:
-            blocks[:0] = self._backlog
+        if self._backlog:  # events queued behind an error come first: block by block
+            blocks = self._backlog + buf[:end].split(b"\n\n")[:-1]
             self._backlog = []
-        return self._decode(blocks)
+            return self._decode(blocks)
+        if buf[:1] == b":":  # e.g. a ":ok" or keep-alive opening the region
+            buf, end = drop_comment_blocks(buf, end)
+            if not end:
+                return []
+        payloads = single_line_data(buf, end)
+        if payloads is None and buf[:6] == _DATA_PREFIX:  # keep-alive comments in between?
+            dropped, end = drop_comment_blocks(buf, end)
+            if dropped is not buf:
+                buf = dropped
+                payloads = single_line_data(buf, end)
+        if payloads is not None:
+            events = self._decode_data_lines(payloads)
+            if events is not None:
+                return events
+            return self._decode(buf[:end].split(b"\n\n")[:-1])
+        return self._decode_runs(buf, end)
 
     def _decode_data_lines(self, payloads: list[bytes | memoryview]) -> list[T] | None:
         """Bulk path for a chunk of single-line ``data:`` events (LLM token streams):
@@ -254,48 +268,90 @@ class TypedDecoder(Generic[T]):
                 events.append(schema.sentinel_event)
         return events
 
-    def _decode_columns(self, region: bytes) -> list[T] | None:
-        """Bulk path for a region of same-shaped ``id``/``event``/``data`` blocks
-        (e.g. ``event: delta`` + ``data: {...}`` streams): the framer's column split,
-        then one route lookup, decode and build per event, no per-block parsing.
-        ``None``: let :meth:`_decode` do it block by block (another shape, a
-        sentinel, an unknown or error event, a bad event to report in order)."""
-        columns = uniform_columns(region.split(b"\n"), _BYTES_FIELDS)
-        if columns is None:
-            return None
-        data_lines, event_lines, id_lines = columns
+    def _decode_runs(self, buf: bytes, end: int) -> list[T]:
+        """Each run of same-shaped ``id``/``event``/``data`` blocks (see
+        :func:`~aiostreams._framing.runs`) decoded column-wise: one route lookup,
+        decode and build per event, no per-block parsing.  A block of another shape
+        goes through :meth:`_decode` alone; a run with a sentinel, an unknown or
+        error event or a bad event hands the rest of the region to :meth:`_decode`,
+        which reports it in stream order."""
+        lines = buf[:end].split(b"\n")
+        del lines[-1]  # the empty item after the region's final LF
+        if b"\x00" in buf[:end]:  # an id with NUL is ignored: the parser knows how
+            return self._decode_rest(lines, 0, [])
         schema = self._schema
-        if schema.sentinel_bytes is not None and b"data: " + schema.sentinel_bytes in data_lines:
-            return None
-        count = len(data_lines)
-        try:  # strict UTF-8 here: a name or id that is not falls back to the parser
-            if id_lines is not None:
-                if b"\x00" in region:  # an id with NUL is ignored: the parser knows how
-                    return None
-                ids: Iterable[str] = list(map(bytes.decode, map(_strip_id, id_lines)))
-            else:
-                ids = repeat(self._framer.last_event_id, count)
-            if event_lines is not None:
-                names: Iterable[str] = [
-                    name or "message" for name in map(bytes.decode, map(_strip_event, event_lines))
-                ]
-            else:
-                names = repeat("message", count)
-            routes = schema.routes
-            out: list[T] = []
-            append = out.append
-            # strict=False: ids or names may be an endless repeat() of one value
-            for name, line, last_id in zip(names, data_lines, ids, strict=False):
-                route = routes.get(name)
-                if route is None:
-                    return None
-                data = line[6:]
-                value = route.decode(data) if route.decode else str(data, "utf-8", "replace")
-                append(route.build(value, name, last_id, None))
-        except _DECODE_ERRORS:
-            return None
-        if id_lines is not None:
-            self._framer.last_event_id = ids[-1]  # type: ignore[index]
+        routes = schema.routes
+        sentinel_line = None if schema.sentinel_bytes is None else b"data: " + schema.sentinel_bytes
+        framer = self._framer
+        out: list[T] = []
+        append = out.append
+        for start, count, period, jd, je, ji in runs(lines, _BYTES_FIELDS):
+            if not period:  # another shape: one block through the standard's parser
+                return_now = self._decode_one(lines, start, count, out)
+                if return_now:
+                    return out
+                continue
+            stop = start + count * period
+            data_lines = lines[start + jd : stop : period]
+            mark = len(out)
+            if sentinel_line is not None and sentinel_line in data_lines:
+                return self._decode_rest(lines, start, out)
+            try:  # strict UTF-8 here: a name or id that is not falls back to the parser
+                if ji >= 0:
+                    ids: Any = list(
+                        map(bytes.decode, map(_strip_id, lines[start + ji : stop : period]))
+                    )
+                else:
+                    ids = repeat(framer.last_event_id, count)
+                if je >= 0:
+                    names: Iterable[str] = [
+                        name or "message"
+                        for name in map(
+                            bytes.decode, map(_strip_event, lines[start + je : stop : period])
+                        )
+                    ]
+                else:
+                    names = repeat("message", count)
+                # strict=False: ids or names may be an endless repeat() of one value
+                for name, line, last_id in zip(names, data_lines, ids, strict=False):
+                    route = routes.get(name)
+                    if route is None:
+                        raise _Fallback
+                    data = line[6:]
+                    value = route.decode(data) if route.decode else str(data, "utf-8", "replace")
+                    append(route.build(value, name, last_id, None))
+            except (_Fallback, *_DECODE_ERRORS):
+                del out[mark:]
+                return self._decode_rest(lines, start, out)
+            if ji >= 0:
+                framer.last_event_id = ids[-1]
+        return out
+
+    def _decode_one(self, lines: list[bytes], start: int, count: int, out: list[T]) -> bool:
+        """Decode the block ``lines[start:start+count]`` onto ``out``; True when the
+        caller must return ``out`` now (the stream finished, or an error waits)."""
+        block = b"\n".join(lines[start : start + count])
+        try:
+            out += self._decode([block])
+        except (ResponseValidationError, StreamError) as exc:
+            self._backlog = _blocks(lines, start + count + 1)
+            if not out:
+                raise
+            self._error = exc
+            return True
+        return self._finished
+
+    def _decode_rest(self, lines: list[bytes], start: int, out: list[T]) -> list[T]:
+        """Decode from line ``start`` to the end of the region block by block,
+        after the events already in ``out``, keeping :meth:`_decode`'s order of errors."""
+        try:
+            more = self._decode(_blocks(lines, start))
+        except (ResponseValidationError, StreamError) as exc:
+            if not out:
+                raise
+            self._error = exc
+            return out
+        out += more
         return out
 
     def _decode(self, blocks: list[bytes]) -> list[T]:
