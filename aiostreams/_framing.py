@@ -49,7 +49,7 @@ by ``max_event_size`` (the bytes since the last dispatch).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import AnyStr, Final
 
@@ -70,9 +70,9 @@ _SSE = ServerSentEvent
 #: A region whose first line is longer than this starts with a large event: it is
 #: walked block by block (``walk_blocks``) instead of split in bulk.
 _LARGE_LINE: Final = 1024
-#: The field lines path 2 understands, in the order of ``uniform_columns``' result.
-_STR_FIELDS: Final = ("data: ", "event: ", "id: ")
-_BYTES_FIELDS: Final = (b"data: ", b"event: ", b"id: ")
+#: The field lines path 2 understands (see ``runs``).
+_STR_FIELDS: Final = ("data: ", "event: ", "id: ", ":")
+_BYTES_FIELDS: Final = (b"data: ", b"event: ", b"id: ", b":")
 _strip_data = itemgetter(slice(6, None))
 _strip_event = itemgetter(slice(7, None))
 _strip_id = itemgetter(slice(4, None))
@@ -169,11 +169,9 @@ class SSEDecoder:
             buf, end = drop_comment_blocks(buf, end)
         if buf[:6] == _DATA_PREFIX:
             events = self._data_events(buf, end)
-            if events is None:  # not only "data:" blocks; keep-alive comments in between?
-                dropped, end = drop_comment_blocks(buf, end)
-                if dropped is not buf:
-                    buf = dropped
-                    events = self._data_events(buf, end)
+            if events is not None:
+                return events
+            events = self._multi_line_data_events(buf, end)
             if events is not None:
                 return events
         if not end:
@@ -190,16 +188,36 @@ class SSEDecoder:
         decode and one split for the whole region, checked exact by the LF count
         (see ``single_line_data``); ``None`` for any other shape."""
         pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
-        if buf.count(b"\n", 0, end) != 2 * len(pieces):
+        if buf.count(b"\n", 0, end) != 2 * len(pieces) and not cut_comments(pieces, "\n", ":"):
             return None
         lid = self.last_event_id
         return [_SSE("message", data, lid, None) for data in pieces]
+
+    def _multi_line_data_events(self, buf: bytes, end: int) -> list[ServerSentEvent] | None:
+        """Path 1b: every block is only ``data:`` lines, one or more (text events).
+
+        Why this is exact: every block starts with ``data: `` (checked), and every
+        LF inside a block is followed by ``data: ``: the blocks hold ``count(LF) -
+        2 * blocks`` inner LFs, and ``"\\ndata: "`` occurs once per inner LF plus
+        once per block after the first (checked equal).
+        """
+        text = str(memoryview(buf)[:end], "utf-8", "replace")
+        blocks = text.split("\n\n")
+        del blocks[-1]  # the empty item after the region's final blank line
+        if not all(map(str.startswith, blocks, repeat("data: "))):
+            return None
+        inner = buf.count(b"\n", 0, end) - 2 * len(blocks)
+        if text.count("\ndata: ") != inner + len(blocks) - 1:
+            return None
+        data = map(str.replace, map(_strip_data, blocks), repeat("\ndata: "), repeat("\n"))
+        lid = self.last_event_id
+        return [_SSE("message", value, lid, None) for value in data]
 
     def _run_events(self, lines: list[str]) -> list[ServerSentEvent]:
         """Path 2 (see the module doc): each run of same-shaped blocks decoded
         column-wise with C-level ``map``; any other block through ``parse_block``."""
         out: list[ServerSentEvent] = []
-        for start, count, period, jd, je, ji in runs(lines, _STR_FIELDS):
+        for start, count, period, data_at, je, ji in runs(lines, _STR_FIELDS):
             if not period:  # a block of another shape: the standard, line by line
                 block = "\n".join(lines[start : start + count]).encode()
                 frame = self.parse_block(block)
@@ -208,7 +226,7 @@ class SSEDecoder:
                     out.append(_SSE(event, data.decode(), self.last_event_id, retry))
                 continue
             stop = start + count * period
-            data = map(_strip_data, lines[start + jd : stop : period])
+            data = data_column(lines, start, stop, period, data_at, "\n")
             if ji >= 0:
                 ids: Iterable[str] = list(map(_strip_id, lines[start + ji : stop : period]))
                 self.last_event_id = ids[-1]  # type: ignore[index]
@@ -305,7 +323,11 @@ class SSEDecoder:
                 data = data[1:]
         if data.find(b"\r") >= 0:  # find(1 byte) is a memchr; much faster than count/in
             self._after_cr = data[-1:] == b"\r"
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            pieces = data.split(b"\r")
+            if all(map(bytes.startswith, pieces[1:], repeat(b"\n"))):
+                data = b"".join(pieces)  # CRLF only: 3x faster than a 2-byte replace
+            else:
+                data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not data:
             return None
 
@@ -486,23 +508,26 @@ def walk_blocks(buf: bytes, end: int) -> Iterator[tuple[int, int, bool]]:
 
 
 #: (start line, blocks, lines per block + 1 (0: one block of another shape, of
-#: ``blocks`` lines), index of the data / event / id line in each block, -1: none).
-Run = tuple[int, int, int, int, int, int]
+#: ``blocks`` lines), indexes of the data lines in each block, index of the event
+#: line and of the id line (-1: none)).
+Run = tuple[int, int, int, tuple[int, ...], int, int]
 
 
-def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr]) -> list[Run]:
+def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> list[Run]:
     """Cut a region (split on LF, its last empty item deleted) into runs of blocks
     of the same shape: the same lines, each starting with one of ``fields``
-    (``"data: "``, ``"event: "``, ``"id: "``), each at most once, with one ``data``
-    line.  A block of any other shape is a run of its own with ``period`` 0.
+    (``"data: "``, ``"event: "``, ``"id: "``, ``":"``), ``event`` and ``id`` at most
+    once, ``data`` at least once.  A block of any other shape (``retry``, a field
+    without its space, another field name) is a run of its own with ``period`` 0.
 
     Why this is exact: a run of ``period - 1``-line blocks starting at line ``s`` has
     line j of block b at ``s + j + b * period`` and its blank line at
     ``s + period - 1 + b * period``.  A run is extended over the next blocks only
     after every one of those lines was checked (C-level ``map`` per column); a block
     is in the run only if all its lines and the blank after it passed, and then it
-    starts exactly where the one before it ended.  Windows double in size, so a
-    stream that changes shape every few events costs O(n) too.
+    starts exactly where the one before it ended.  Comment lines change nothing and
+    are only checked.  Windows double in size, so a stream that changes shape every
+    few events costs O(n) too.
     """
     out: list[Run] = []
     append = out.append
@@ -515,22 +540,25 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr]) -> list[Run
         if width == 0:  # an extra blank line: it dispatches nothing
             i += 1
             continue
-        at = [-1, -1, -1]
+        kinds: list[int] = []
+        data_at: list[int] = []
+        single = [-1, -1]  # event, id
         for j in range(width):
             line = lines[i + j]
-            for k in (0, 1, 2):
+            for k in (0, 1, 2, 3):
                 if line.startswith(fields[k]):
-                    if at[k] >= 0:
-                        k = 3  # a second line of that field: not a column shape
                     break
             else:
-                k = 3
-            if k == 3:
-                at[0] = -1
                 break
-            at[k] = j
-        if at[0] < 0:
-            append((i, width, 0, 0, 0, 0))
+            if k == 0:
+                data_at.append(j)
+            elif k < 3:
+                if single[k - 1] >= 0:
+                    break
+                single[k - 1] = j
+            kinds.append(k)
+        if len(kinds) < width or not data_at:
+            append((i, width, 0, (), 0, 0))
             i += width + 1
             continue
         period = width + 1
@@ -545,19 +573,29 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr]) -> list[Run
             blanks = lines[base + width : stop : period]
             if any(blanks):
                 good = list(map(bool, blanks)).index(True)
-            for j, k in enumerate(at):
-                if k >= 0:
-                    column = lines[base + k : stop : period]
-                    ok = list(map(column[0].__class__.startswith, column, repeat(fields[j])))
-                    if False in ok:
-                        good = min(good, ok.index(False))
+            for j, k in enumerate(kinds):
+                column = lines[base + j : stop : period]
+                ok = list(map(column[0].__class__.startswith, column, repeat(fields[k])))
+                if False in ok:
+                    good = min(good, ok.index(False))
             count += good
             if count < upto:
                 break
             window *= 2
-        append((i, count, period, at[0], at[1], at[2]))
+        append((i, count, period, tuple(data_at), single[0], single[1]))
         i += count * period
     return out
+
+
+def data_column(
+    lines: list[AnyStr], start: int, stop: int, period: int, at: tuple[int, ...], lf: AnyStr
+) -> Iterable[AnyStr]:
+    """The data values of a run (see ``runs``): its data lines without the prefix,
+    joined with LF where a block has several."""
+    if len(at) == 1:
+        return map(_strip_data, lines[start + at[0] : stop : period])
+    columns = [map(_strip_data, lines[start + j : stop : period]) for j in at]
+    return map(lf.join, zip(*columns))
 
 
 def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
@@ -582,54 +620,28 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
             payloads.append(view[start + 6 : stop] if long else buf[start + 6 : stop])
         return payloads
     payloads = list(buf[6 : end - 2].split(b"\n\ndata: "))
-    if buf.count(b"\n", 0, end) != 2 * len(payloads):
+    if buf.count(b"\n", 0, end) != 2 * len(payloads) and not cut_comments(payloads, b"\n", b":"):
         return None
     return payloads
 
 
-def uniform_columns(
-    lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr]
-) -> tuple[list[AnyStr], list[AnyStr] | None, list[AnyStr] | None] | None:
-    """The ``(data, event, id)`` columns of a region whose blocks all have the same
-    lines, each starting with one of ``fields`` (``"data: "``, ``"event: "``,
-    ``"id: "``, in that order), at most once per block and with one ``data`` line;
-    ``None`` for any other shape.  ``lines`` is the region split on LF (it ends in
-    a blank line, so its last two items are empty).  Each column keeps the prefix.
+def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> bool:
+    """Path 1's pieces hold more LFs than one line each: if every extra LF belongs
+    to comment-only blocks (keep-alives) or blank lines after a one-line block,
+    cut them off, in place, and return True; else False (``pieces`` unchanged).
 
-    Why this is exact: with ``width`` lines per block, line j of every block sits
-    at j, j + width + 1, ...; the blank lines sit at width, 2 * width + 1, ...
-    Checking every item of every column (C-level ``map``) leaves no other shape.
+    Exact: each piece is then one ``data`` line, and what was cut changes no state
+    (comment lines are ignored; a dispatch with an empty data buffer does nothing).
     """
-    del lines[-1]  # the empty item after the region's final LF
-    try:
-        width = lines.index(fields[0][:0])
-    except ValueError:  # pragma: no cover - a region always ends in a blank line
-        return None
-    period = width + 1
-    if width == 0 or len(lines) % period or any(lines[width::period]):
-        return None
-    found: list[list[AnyStr] | None] = [None, None, None]
-    for j in range(width):
-        line = lines[j]
-        kind = next((k for k, field in enumerate(fields) if line.startswith(field)), None)
-        if kind is None or found[kind] is not None:
-            return None
-        column = lines[j::period]
-        if not all(map(type(line).startswith, column, repeat(fields[kind]))):
-            return None
-        found[kind] = column
-    data = found[0]
-    return None if data is None else (data, found[1], found[2])
-
-
-#: The largest ``retry:`` value kept (ms, 2**53: exact as a float too); longer digit
-#: strings are clamped to it.  ``int()`` of thousands of digits raises (CPython's int-string
-#: limit) and a huge delay overflows timers; consumers clamp further (``connect``).
-MAX_RETRY_FIELD: Final = 2**53
-
-
-def _retry_ms(value: bytes) -> int:
-    """A ``retry:`` value (ASCII digits) as an int, clamped; never raises."""
-    if len(value) > 16:  # int() of thousands of digits raises; 17 digits > 2**53 anyway
-        return MAX_RETRY_FIELD
-    return min(int(value), MAX_RETRY_FIELD)
+    fixes: list[tuple[int, AnyStr]] = []
+    blank = lf + lf
+    for i in compress(range(len(pieces)), map(lf.__class__.__contains__, pieces, repeat(lf))):
+        head, found, rest = pieces[i].partition(blank)
+        if not found or lf in head:
+            return False
+        if not all(not line or line.startswith(colon) for line in rest.split(lf)):
+            return False
+        fixes.append((i, head))
+    for i, head in fixes:
+        pieces[i] = head
+    return True

@@ -34,6 +34,7 @@ from ._framing import (
     SSEDecoder,
     _strip_event,
     _strip_id,
+    data_column,
     drop_comment_blocks,
     runs,
     single_line_data,
@@ -224,11 +225,6 @@ class TypedDecoder(Generic[T]):
             if not end:
                 return []
         payloads = single_line_data(buf, end)
-        if payloads is None and buf[:6] == _DATA_PREFIX:  # keep-alive comments in between?
-            dropped, end = drop_comment_blocks(buf, end)
-            if dropped is not buf:
-                buf = dropped
-                payloads = single_line_data(buf, end)
         if payloads is not None:
             events = self._decode_data_lines(payloads)
             if events is not None:
@@ -281,20 +277,20 @@ class TypedDecoder(Generic[T]):
             return self._decode_rest(lines, 0, [])
         schema = self._schema
         routes = schema.routes
-        sentinel_line = None if schema.sentinel_bytes is None else b"data: " + schema.sentinel_bytes
+        sentinel = schema.sentinel_bytes
         framer = self._framer
         out: list[T] = []
         append = out.append
-        for start, count, period, jd, je, ji in runs(lines, _BYTES_FIELDS):
+        for start, count, period, data_at, je, ji in runs(lines, _BYTES_FIELDS):
             if not period:  # another shape: one block through the standard's parser
                 return_now = self._decode_one(lines, start, count, out)
                 if return_now:
                     return out
                 continue
             stop = start + count * period
-            data_lines = lines[start + jd : stop : period]
+            data_lines = list(data_column(lines, start, stop, period, data_at, b"\n"))
             mark = len(out)
-            if sentinel_line is not None and sentinel_line in data_lines:
+            if sentinel is not None and sentinel in data_lines:
                 return self._decode_rest(lines, start, out)
             try:  # strict UTF-8 here: a name or id that is not falls back to the parser
                 if ji >= 0:
@@ -313,11 +309,10 @@ class TypedDecoder(Generic[T]):
                 else:
                     names = repeat("message", count)
                 # strict=False: ids or names may be an endless repeat() of one value
-                for name, line, last_id in zip(names, data_lines, ids, strict=False):
+                for name, data, last_id in zip(names, data_lines, ids, strict=False):
                     route = routes.get(name)
                     if route is None:
                         raise _Fallback
-                    data = line[6:]
                     value = route.decode(data) if route.decode else str(data, "utf-8", "replace")
                     append(route.build(value, name, last_id, None))
             except (_Fallback, *_DECODE_ERRORS):
