@@ -222,8 +222,8 @@ class SSEDecoder:
                 block = "\n".join(lines[start : start + count]).encode()
                 frame = self.parse_block(block)
                 if frame is not None:
-                    event, data, retry = frame
-                    out.append(_SSE(event, data.decode(), self.last_event_id, retry))
+                    event, raw, retry = frame
+                    out.append(_SSE(event, raw.decode(), self.last_event_id, retry))
                 continue
             stop = start + count * period
             data = data_column(lines, start, stop, period, data_at, "\n")
@@ -595,7 +595,7 @@ def data_column(
     if len(at) == 1:
         return map(_strip_data, lines[start + at[0] : stop : period])
     columns = [map(_strip_data, lines[start + j : stop : period]) for j in at]
-    return map(lf.join, zip(*columns))
+    return map(lf.join, zip(*columns, strict=True))
 
 
 def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
@@ -619,10 +619,10 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
             long = stop - start > _COPY_BELOW
             payloads.append(view[start + 6 : stop] if long else buf[start + 6 : stop])
         return payloads
-    payloads = list(buf[6 : end - 2].split(b"\n\ndata: "))
-    if buf.count(b"\n", 0, end) != 2 * len(payloads) and not cut_comments(payloads, b"\n", b":"):
+    pieces = buf[6 : end - 2].split(b"\n\ndata: ")
+    if buf.count(b"\n", 0, end) != 2 * len(pieces) and not cut_comments(pieces, b"\n", b":"):
         return None
-    return payloads
+    return list(pieces)
 
 
 def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> bool:

@@ -221,7 +221,7 @@ def heartbeat_chat(n: int, every: int, chunk_size: int = 16384) -> Corpus:
     for i in range(n):
         if i and i % every == 0:
             pieces.append((b": heartbeat\n\n", None))
-        data = '{"content": "tok%d"}' % i
+        data = f'{{"content": "tok{i}"}}'
         pieces.append((b"data: " + data.encode() + b"\n\n", data))
     return _assemble(f"chat-{_count(n)}/heartbeat-{every}", pieces, chunk_size)
 
@@ -299,7 +299,7 @@ def big_then_small(big: int, small: int, chunk_size: int = 4 << 20) -> Corpus:
     data = _jsonish(big)
     pieces: list[_Piece] = [(b"data: " + data.encode() + b"\n\n", data)]
     for i in range(small):
-        text = '{"content": "tok%d"}' % i
+        text = f'{{"content": "tok{i}"}}'
         pieces.append((b"data: " + text.encode() + b"\n\n", text))
     return _assemble(f"{_size(big)}-event+{small}-small/one-read", pieces, chunk_size)
 
@@ -314,7 +314,7 @@ def shape_changing(n: int, chunk_size: int = 16384) -> Corpus:
     while i < n:
         shape = rng.randrange(6)
         for _ in range(rng.randint(1, 8)):
-            data = '{"n": %d, "text": "%s"}' % (i, _words(rng, rng.randint(1, 4)))
+            data = f'{{"n": {i}, "text": "{_words(rng, rng.randint(1, 4))}"}}'
             wire = b"data: " + data.encode() + b"\n"
             if shape == 1:
                 wire = b"event: update\n" + wire

@@ -23,7 +23,7 @@ from test_framing_properties import decode, reference_decode
 from aiostreams import EventSchema, SSEDecoder
 from aiostreams.errors import ResponseValidationError
 
-#: More examples for a long check: AIOSTREAMS_MIXED_EXAMPLES=20000 pytest -p no:timeout ...
+#: More examples for a long check: AIOSTREAMS_MIXED_EXAMPLES=20000 pytest --timeout 0 ...
 SETTINGS = settings(
     max_examples=int(os.environ.get("AIOSTREAMS_MIXED_EXAMPLES", "300")), deadline=None
 )
@@ -71,8 +71,8 @@ def mixed_streams(draw: st.DrawFn) -> bytes:
     blocks: list[list[bytes]] = []
     for _ in range(draw(st.integers(1, 8))):
         kind = draw(st.sampled_from(KINDS))
-        for _ in range(draw(st.integers(1, 30))):
-            blocks.append(_block(kind, draw(value_bytes), big))
+        count = draw(st.integers(1, 30))
+        blocks += [_block(kind, draw(value_bytes), big) for _ in range(count)]
     body = b"".join(b"".join(line + newline for line in lines) + newline for lines in blocks)
     return body + draw(st.sampled_from([b"", b"data: unfinished", b"id: 9\n"]))
 
@@ -186,4 +186,4 @@ def test_keep_alive_between_token_events_in_one_read(ending: bytes) -> None:
         for i in range(300)
     )
     assert decode([body]) == reference_decode(body)
-    assert [e.data for e in SSEDecoder().feed(body)] == ['{"n": %d}' % i for i in range(300)]
+    assert [e.data for e in SSEDecoder().feed(body)] == [f'{{"n": {i}}}' for i in range(300)]
