@@ -564,7 +564,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
         period = width + 1
         limit = (total - i) // period
         count = 1
-        window = 8
+        window = 32  # most reads hold fewer blocks: one window, one check per column
         while count < limit:
             upto = min(count + window, limit)
             good = upto - count
@@ -623,6 +623,20 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     if buf.count(b"\n", 0, end) != 2 * len(pieces) and not cut_comments(pieces, b"\n", b":"):
         return None
     return list(pieces)
+
+
+def multi_line_data(buf: bytes, end: int) -> list[bytes] | None:
+    """The data of each block of ``buf[:end]`` if every block is only ``data: ``
+    lines (one or more, joined with LF), else ``None``.  The bytes twin of
+    ``SSEDecoder._multi_line_data_events`` (see there why it is exact)."""
+    blocks = buf[:end].split(b"\n\n")
+    del blocks[-1]  # the empty item after the region's final blank line
+    if not all(map(bytes.startswith, blocks, repeat(_DATA_PREFIX))):
+        return None
+    inner = buf.count(b"\n", 0, end) - 2 * len(blocks)
+    if buf.count(b"\ndata: ", 0, end) != inner + len(blocks) - 1:
+        return None
+    return list(map(bytes.replace, map(_strip_data, blocks), repeat(b"\ndata: "), repeat(b"\n")))
 
 
 def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> bool:

@@ -36,6 +36,7 @@ from ._framing import (
     _strip_id,
     data_column,
     drop_comment_blocks,
+    multi_line_data,
     runs,
     single_line_data,
 )
@@ -225,6 +226,8 @@ class TypedDecoder(Generic[T]):
             if not end:
                 return []
         payloads = single_line_data(buf, end)
+        if payloads is None and buf[:6] == _DATA_PREFIX:
+            payloads = multi_line_data(buf, end)  # type: ignore[assignment]
         if payloads is not None:
             events = self._decode_data_lines(payloads)
             if events is not None:
@@ -273,7 +276,7 @@ class TypedDecoder(Generic[T]):
         which reports it in stream order."""
         lines = buf[:end].split(b"\n")
         del lines[-1]  # the empty item after the region's final LF
-        if b"\x00" in buf[:end]:  # an id with NUL is ignored: the parser knows how
+        if buf.find(b"\x00", 0, end) >= 0:  # an id with NUL is ignored: the parser knows how
             return self._decode_rest(lines, 0, [])
         schema = self._schema
         routes = schema.routes
@@ -475,22 +478,25 @@ def _route(cls: type[Any] | None, data_type: Any) -> _Route:
 
 
 def _builder(cls: type[Any]) -> Builder:
+    """A function building ``cls`` from the SSE fields it declares: one closure per
+    combination, so the per-event call passes keywords directly (no dict)."""
     names = {f.name for f in msgspec.structs.fields(cls)}
-    with_event, with_id, with_retry = "event" in names, "id" in names, "retry" in names
-    if not (with_event or with_id or with_retry):
-        return lambda data, event, id, retry: cls(data=data)  # the hot case
-
-    def build(data: Any, event: str, id: str, retry: int | None) -> Any:
-        fields: dict[str, Any] = {"data": data}
-        if with_event:
-            fields["event"] = event
-        if with_id:
-            fields["id"] = id
-        if with_retry:
-            fields["retry"] = retry
-        return cls(**fields)
-
-    return build
+    key = ("event" in names, "id" in names, "retry" in names)
+    builders: dict[tuple[bool, bool, bool], Builder] = {
+        (False, False, False): lambda data, event, id, retry: cls(data=data),  # the hot case
+        (True, False, False): lambda data, event, id, retry: cls(data=data, event=event),
+        (False, True, False): lambda data, event, id, retry: cls(data=data, id=id),
+        (True, True, False): lambda data, event, id, retry: cls(data=data, event=event, id=id),
+        (False, False, True): lambda data, event, id, retry: cls(data=data, retry=retry),
+        (True, False, True): lambda data, event, id, retry: cls(
+            data=data, event=event, retry=retry
+        ),
+        (False, True, True): lambda data, event, id, retry: cls(data=data, id=id, retry=retry),
+        (True, True, True): lambda data, event, id, retry: cls(
+            data=data, event=event, id=id, retry=retry
+        ),
+    }
+    return builders[key]
 
 
 def _identity(data: Any, event: str, id: str, retry: int | None) -> Any:

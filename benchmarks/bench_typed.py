@@ -15,8 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _peers
-from ._corpora import Corpus, chat_tokens
+from ._corpora import (
+    Corpus,
+    anthropic_messages,
+    chat_tokens,
+    heartbeat_chat,
+    multiline_events,
+    openai_chat,
+    wikimedia_events,
+)
 from ._harness import AIOSTREAMS, Case, Outcome, Runner, Suite
+from ._schemas import TYPED
 
 Decode = Callable[[_peers.Chunks], Outcome]
 
@@ -123,6 +132,76 @@ def corpus(quick: bool) -> Corpus:
     return chat_tokens(200_000 // (50 if quick else 1), sentinel=True)
 
 
+def realistic(quick: bool) -> list[tuple[str, Corpus]]:
+    """(schema family, corpus) of the realistic rows; ``--quick`` divides by 50."""
+    q = 50 if quick else 1
+    return [
+        ("openai", openai_chat(50_000 // q)),
+        ("openai", openai_chat(50_000 // q, 20)),
+        ("anthropic", anthropic_messages(50_000 // q)),
+        ("chat", heartbeat_chat(200_000 // q, 20)),
+        ("wikimedia", wikimedia_events(10_000 // q)),
+        ("multiline", multiline_events(50_000 // q)),
+    ]
+
+
+def ours_realistic(family: str) -> Callable[[], Decode]:
+    spec = TYPED[family]
+
+    def factory() -> Decode:
+        def run(chunks: _peers.Chunks) -> Outcome:
+            decoder = spec.schema.decoder()
+            n, last = 0, None
+            for chunk in chunks:
+                for event in decoder.feed(chunk):
+                    n += 1
+                    last = event
+                if decoder.finished:
+                    break
+            return Outcome(n, None if last is None else spec.ours(last))
+
+        return run
+
+    return factory
+
+
+def peer_realistic(
+    events_factory: Callable[[], _peers.EventIter], family: str
+) -> Callable[[], Decode]:
+    spec = TYPED[family]
+
+    def factory() -> Decode:
+        events = events_factory()
+        theirs, sentinel = spec.theirs, spec.sentinel
+
+        def run(chunks: _peers.Chunks) -> Outcome:
+            n, last = 0, None
+            for sse in events(chunks):
+                if sse.data == sentinel:
+                    break
+                last = theirs(sse.event, sse.data)
+                n += 1
+            return Outcome(n, None if last is None else spec.value(last))
+
+        return run
+
+    return factory
+
+
+def expected(family: str, c: Corpus) -> tuple[int, str]:
+    """Events a correct typed decode yields (the sentinel is not one) and its last value."""
+    spec = TYPED[family]
+    if spec.sentinel is not None:
+        return c.events - 1, "stop"  # the last chunk before [DONE] carries finish_reason
+    return c.events, spec.value(spec.theirs("", c.last_data))
+
+
+REALISTIC_PEERS: dict[str, tuple[Callable[[], _peers.EventIter], str]] = {
+    "httpx-sse + json.loads": (_peers.httpx_sse_events, "dict per event"),
+    "openai + json.loads": (_peers.openai_events, "SSEDecoder.iter_bytes + json.loads"),
+}
+
+
 def build(quick: bool) -> list[Case]:
     c = corpus(quick)
     chunks = c.chunks
@@ -135,7 +214,7 @@ def build(quick: bool) -> list[Case]:
 
         cases.append(
             Case(
-                case=c.name,
+                case=f"{c.name} (uniform)",
                 library=lib,
                 make=make,
                 events=c.events,
@@ -144,6 +223,30 @@ def build(quick: bool) -> list[Case]:
                 note=note,
             )
         )
+    for family, rc in realistic(quick):
+        events, last = expected(family, rc)
+        sides = [(AIOSTREAMS, ours_realistic(family), "EventSchema(user Structs).decoder().feed")]
+        sides += [
+            (lib, peer_realistic(events_factory, family), note)
+            for lib, (events_factory, note) in REALISTIC_PEERS.items()
+        ]
+        for lib, factory, note in sides:
+
+            def make_r(factory: Callable[[], Decode] = factory, chunks: Any = rc.chunks) -> Runner:
+                decode = factory()
+                return lambda: decode(chunks)
+
+            cases.append(
+                Case(
+                    case=rc.name,
+                    library=lib,
+                    make=make_r,
+                    events=events,
+                    nbytes=rc.nbytes,
+                    last=last,
+                    note=note,
+                )
+            )
     return cases
 
 
