@@ -194,6 +194,12 @@ def _check(case: Case, out: Outcome) -> str | None:
     return None
 
 
+def _check_or_raise(case: Case, out: Outcome) -> None:
+    error = _check(case, out)
+    if error:
+        raise AssertionError(error)
+
+
 def measure(suite: str, case: Case, repeats: int, time_limit: float, budget: float) -> Measurement:
     """Time ``case`` up to ``repeats`` times; stop early (at least one repeat) once the
     repeats so far took ``budget`` seconds, so a slow peer cannot blow the run's time."""
@@ -205,6 +211,8 @@ def measure(suite: str, case: Case, repeats: int, time_limit: float, budget: flo
     runner: Runner | None = None
     try:
         runner = case.make()
+        if repeats == 1:  # quick mode: one untimed run first, so imports and first-use
+            _check_or_raise(case, runner())  # costs are not the only figure
         gc.collect()
         gc.freeze()  # what make() imported or built lives on: keep collections off it
         for _ in range(repeats):
@@ -332,7 +340,10 @@ def _fmt_rate(x: float) -> str:
 def _fmt_ratio(r: dict[str, Any] | None) -> str:
     if r is None:
         return ""
-    return f"{r['ratio']:.2f}x" if r["exact"] else f"> {r['ratio']:.1f}x"
+    if not r["exact"]:
+        return f"> {r['ratio']:.1f}x"
+    text = f"{r['ratio']:.2f}x"
+    return f"**{text}**" if r["ratio"] < 1 else text  # below 1: shown, and shown plainly
 
 
 def to_markdown(
@@ -350,7 +361,12 @@ def to_markdown(
         f"Versions: {versions}.  ",
         "Figures: median of the repeats, range = slowest..fastest repeat; "
         "ratio = aiostreams events/s / peer events/s on the same bytes in the same run."
-        + ("  **Quick mode: small corpora, not representative.**" if quick else ""),
+        + (
+            "  **Quick mode: small corpora (each case name and row states its event "
+            "count), one repeat; not representative.**"
+            if quick
+            else ""
+        ),
     ]
     for suite in suites:
         rows = [m for m in results if m.suite == suite.name]
@@ -360,8 +376,11 @@ def to_markdown(
         if suite.description:
             lines += [suite.description, ""]
         lines += [
-            "| case | library | events/s (median) | range | MB/s | ratio aiostreams/peer | note |",
-            "|---|---|---:|---:|---:|---:|---|",
+            (
+                "| case | library | events/s (median) | range | MB/s | ratio aiostreams/peer "
+                "| events | note |"
+            ),
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for m in rows:
             note = m.note
@@ -369,7 +388,8 @@ def to_markdown(
                 err = m.error or "no repeat completed"
                 note = f"**{err}**" + (f"; {note}" if note else "")
                 lines.append(f"| {m.case} | {m.library} | — | — | — | "
-                             f"{_fmt_ratio(rat.get((m.suite, m.case, m.library)))} | {note} |")  # fmt: skip
+                             f"{_fmt_ratio(rat.get((m.suite, m.case, m.library)))} | "
+                             f"{m.events:,} | {note} |")  # fmt: skip
                 continue
             s = m.summary()
             lo, hi = s["events_per_s_range"]
@@ -378,7 +398,8 @@ def to_markdown(
             )
             lines.append(
                 f"| {m.case} | {m.library} | {_fmt_rate(m.events_per_s)} | "
-                f"{_fmt_rate(lo)}–{_fmt_rate(hi)} | {m.mb_per_s:.1f} | {ratio} | {note} |"
+                f"{_fmt_rate(lo)}–{_fmt_rate(hi)} | {m.mb_per_s:.1f} | {ratio} | "
+                f"{m.events:,} | {note} |"
             )
         best = _vs_fastest_peer(rows)
         if best:
@@ -402,7 +423,8 @@ def _vs_fastest_peer(rows: Sequence[Measurement]) -> list[str]:
         if ours and peers:
             fastest = min(peers, key=lambda m: m.median)
             ratio = fastest.median / ours[0].median
-            out.append(f"- {case}: aiostreams is {ratio:.2f}x the fastest peer ({fastest.library})")
+            shown = f"**{ratio:.2f}x**" if ratio < 1 else f"{ratio:.2f}x"
+            out.append(f"- {case}: aiostreams is {shown} the fastest peer ({fastest.library})")
     return out
 
 

@@ -88,16 +88,7 @@ ANTHROPIC: EventSchema[Any] = EventSchema(
     ContentBlockDelta,
     Ping,
     Other,
-    data_types=dict.fromkeys(
-        [
-            "message_start",
-            "content_block_start",
-            "content_block_stop",
-            "message_delta",
-            "message_stop",
-        ],
-        dict[str, Any],
-    ),  # fmt: skip
+    data_types=dict.fromkeys(_OTHER_EVENTS, dict[str, Any]),
 )
 
 

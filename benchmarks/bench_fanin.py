@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
+from ._corpora import chat_tokens
+from ._corpus_server import CorpusServer
 from ._harness import AIOSTREAMS, Case, Measurement, Outcome, Suite, plot_curves
 
 STREAM_COUNTS = (100, 1_000, 10_000)
@@ -43,8 +45,13 @@ EVENTS = {100: 2_000, 1_000: 200, 10_000: 20}
 QUICK_EVENTS = {100: 100, 1_000: 10}
 #: Idle points per library: httpx's pool takes minutes to open 10,000 streams
 #: (it scans every connection for each request), so it is measured at 1,000.
-IDLE_POINTS = {"aiostreams": (10_000,), "aiohttp": (10_000,), "httpx": (1_000,)}
-QUICK_IDLE_POINTS = {"aiostreams": (1_000,), "aiohttp": (1_000,), "httpx": (1_000,)}
+IDLE_POINTS = {
+    "aiostreams": (10_000,),
+    "aiostreams-connect": (10_000,),
+    "aiohttp": (10_000,),
+    "httpx": (1_000,),
+}
+QUICK_IDLE_POINTS = dict.fromkeys(IDLE_POINTS, (1_000,))
 IDLE_HOLD = 120  # seconds the server holds an idle stream (the child leaves sooner)
 
 #: Connection attempts in flight at once, for every client alike.  Opening 10,000
@@ -54,9 +61,11 @@ IDLE_HOLD = 120  # seconds the server holds an idle stream (the child leaves soo
 OPENING = 128
 
 BATCHES = "aiostreams (batches)"
-HTTPX = "httpx-sse (gather)"
+HTTPX = "httpx-sse + json.loads (gather)"
+CEILING = "aiohttp raw read (ceiling)"
 IDLE_LIBRARIES = {
     "aiostreams": "aiostreams (merge)",  # not AIOSTREAMS: no time ratio for idle rows
+    "aiostreams-connect": "aiostreams (resumable connect() in merge)",
     "aiohttp": "aiohttp (bare response)",
     "httpx": "httpx-sse",
 }
@@ -124,24 +133,32 @@ def peak_rss() -> Iterator[dict[str, float]]:
         out["rss_growth_mib"] = (peak[0] - start) / 2**20
 
 
-# -- the three clients ----------------------------------------------------------------
+# -- the clients -------------------------------------------------------------------------
+#
+# Every client does the same per-event work: each event's JSON data becomes a value
+# (aiostreams: the SDK's ChatCompletionEvent Struct; httpx-sse: json.loads), and
+# every client opens at most OPENING connections at once.
+
+
+def _sdk_call(sdk: Any, events: int) -> Any:
+    return sdk.eventstreams.chat_skip_sentinel(
+        request={"prompt": "bench"}, http_headers={"X-Events": str(events)}
+    )
 
 
 async def aiostreams_fanin(url: str, streams: int, events: int, *, batches: bool) -> Outcome:
-    from aiostreams import SSEDecoder, create_session, merge
-    from aiostreams._request import HTTPRequest, open_stream
+    """The typed SDK path: ``merge`` over N ``sdk.eventstreams.chat_skip_sentinel``."""
+    from aiostreams import SDK, merge
 
-    request = HTTPRequest("GET", f"{url}/load/chat", params={"n": str(events)})
-    session = create_session()
     opening = asyncio.Semaphore(OPENING)
     count = 0
     last: Any = None
+    async with SDK(server_url=url) as sdk:
 
-    async def open_one() -> Any:
-        async with opening:
-            return await open_stream(session, request, SSEDecoder())
+        async def open_one() -> Any:
+            async with opening:
+                return await _sdk_call(sdk, events)
 
-    try:
         async with merge(*(open_one for _ in range(streams))) as merged:
             if batches:
                 async for _, batch in merged.batches():
@@ -151,46 +168,76 @@ async def aiostreams_fanin(url: str, streams: int, events: int, *, batches: bool
                 async for _, event in merged:
                     count += 1
                     last = event
-    finally:
-        await session.close()
-    return Outcome(count, None if last is None else last.data)
+    return Outcome(count, None if last is None else last.data.content)
 
 
 async def httpx_fanin(url: str, streams: int, events: int) -> Outcome:
+    """httpx at its best: one ``AsyncClient``, no connection cap, httpx's default
+    keep-alive pool (20), no timeout; ``json.loads`` per event."""
     import httpx
     from httpx_sse import aconnect_sse
 
-    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
+    loads = json.loads
     opening = asyncio.Semaphore(OPENING)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+    target = f"{url}/eventstreams/chat-chunked"
+    headers = {"X-Events": str(events)}
     async with httpx.AsyncClient(limits=limits, timeout=None) as client:
 
-        async def one() -> tuple[int, str | None]:
+        async def one() -> tuple[int, Any]:
             n, last = 0, None
             async with AsyncExitStack() as stack:
                 async with opening:
                     source = await stack.enter_async_context(
-                        aconnect_sse(client, "GET", f"{url}/load/chat", params={"n": events})
+                        aconnect_sse(
+                            client, "POST", target, json={"prompt": "bench"}, headers=headers
+                        )
                     )
                 async for sse in source.aiter_sse():
+                    if sse.data == "[DONE]":
+                        break
+                    last = loads(sse.data)
                     n += 1
-                    last = sse.data
             return n, last
 
         results = await asyncio.gather(*(one() for _ in range(streams)))
-    return Outcome(sum(n for n, _ in results), results[-1][1] if results else None)
+    last = results[-1][1] if results else None
+    return Outcome(sum(n for n, _ in results), None if last is None else last["content"])
+
+
+async def raw_fanin(url: str, streams: int, events: int) -> Outcome:
+    """The ceiling: aiohttp reading bytes and counting blank lines, no parsing."""
+    import aiohttp
+
+    opening = asyncio.Semaphore(OPENING)
+    target = f"{url}/eventstreams/chat-chunked"
+    headers = {"X-Events": str(events)}
+    blank = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one() -> None:
+            nonlocal blank
+            async with opening:
+                response = await session.post(target, json={"prompt": "bench"}, headers=headers)
+            async with response:
+                async for chunk in response.content.iter_any():
+                    blank += chunk.count(b"\n\n")
+
+        await asyncio.gather(*(one() for _ in range(streams)))
+    if blank < streams * (events + 1) * 0.99:  # a blank line split between reads is missed
+        raise AssertionError(f"read {blank} blank lines, expected {streams * (events + 1)}")
+    return Outcome(streams * events, f"tok{events - 1}")  # counted, not parsed
 
 
 # -- throughput cases -------------------------------------------------------------------
 
 
 class _Server:
-    """One server process per case; stopped by the harness through ``close()``."""
+    """One corpus server process per case; stopped by the harness through ``close()``."""
 
     def __init__(self, streams: int) -> None:
-        from aiostreams.server import ServerProcess
-
         self.fd_limit = raise_open_file_limit(streams + 256)
-        self.process = ServerProcess(pace=0)
+        self.process = CorpusServer()
         self.url = self.process.__enter__().url
 
     def close(self) -> None:
@@ -210,6 +257,8 @@ class _ThroughputRunner:
         url = self.server.url
         if self.library == HTTPX:
             work = httpx_fanin(url, self.streams, self.events)
+        elif self.library == CEILING:
+            work = raw_fanin(url, self.streams, self.events)
         else:
             batches = self.library == BATCHES
             work = aiostreams_fanin(url, self.streams, self.events, batches=batches)
@@ -238,13 +287,13 @@ class _ThroughputRunner:
 
 
 def _throughput_case(library: str, streams: int, events: int) -> Case:
-    expected = f'{{"content": "tok{events}"}}'
+    expected = f"tok{events - 1}"
     return Case(
         case=f"{streams} streams",
         library=library,
         make=lambda: _ThroughputRunner(library, streams, events),
         events=streams * events,
-        nbytes=streams * events * len(f"data: {expected}\n\n"),
+        nbytes=streams * len(b"".join(chat_tokens(events, sentinel=True).chunks)),
         last=expected,
         note=f"{events} events per stream",
         params={"kind": "throughput", "streams": float(streams)},
@@ -257,11 +306,25 @@ def _throughput_case(library: str, streams: int, events: int) -> Case:
 # -- idle memory: one child process per measurement ---------------------------------------
 
 
+class _LoadServer:
+    """The embedded server (its ``/load/idle`` endpoint) for the idle-memory cases."""
+
+    def __init__(self, streams: int) -> None:
+        from aiostreams.server import ServerProcess
+
+        self.fd_limit = raise_open_file_limit(streams + 256)
+        self.process = ServerProcess(pace=0)
+        self.url = self.process.__enter__().url
+
+    def close(self) -> None:
+        self.process.__exit__(None, None, None)
+
+
 class _IdleRunner:
     def __init__(self, library: str, streams: int) -> None:
         self.library = library
         self.streams = streams
-        self.server = _Server(streams)
+        self.server = _LoadServer(streams)
 
     def __call__(self) -> Outcome:
         args = [sys.executable, "-m", "benchmarks.bench_fanin", "idle"]
@@ -357,6 +420,27 @@ async def _hold_idle(library: str, streams: int, url: str) -> dict[str, float]:
             return await measure(hold())
         finally:
             await session.close()
+    if library == "aiostreams-connect":
+        from aiostreams import connect, create_session, merge
+
+        session = create_session()
+
+        async def open_resumable() -> Any:
+            async with opening:
+                source = connect(target, session=session)
+                await source.__aenter__()
+            one_more()
+            return source
+
+        async def hold_resumable() -> None:
+            async with merge(*(open_resumable for _ in range(streams))) as merged:
+                async for _ in merged:
+                    raise RuntimeError("an idle stream sent an event")
+
+        try:
+            return await measure(hold_resumable())
+        finally:
+            await session.close()
     if library == "aiohttp":
         import aiohttp
 
@@ -409,7 +493,7 @@ def build(quick: bool) -> list[Case]:
     cases = [
         _throughput_case(library, streams, per_stream)
         for streams, per_stream in events.items()
-        for library in (AIOSTREAMS, BATCHES, HTTPX)
+        for library in (AIOSTREAMS, BATCHES, HTTPX, CEILING)
     ]
     cases += [
         _idle_case(library, streams)

@@ -1,9 +1,15 @@
 """Framing: bytes -> events, every library fed the same chunks in the same process.
 
-Corpora (issue 2 §7): 200k ``data: {"content": "tokN"}`` events in 16 KiB
+Uniform corpora (issue 2 §7): 200k ``data: {"content": "tokN"}`` events in 16 KiB
 chunks; 100k ``id:``/``event:``/``data:`` events in 16 KiB chunks; one 2 MiB
-single-line event in 1536-byte chunks.  ``--quick`` divides them by 200 (the big
-event becomes 128 KiB).
+single-line event in 1536-byte chunks.
+
+Realistic corpora (issue 12, built seeded in ``_corpora``): OpenAI chunks with
+keep-alives and ``[DONE]`` (LF and CRLF), an Anthropic messages stream with pings,
+chat tokens with heartbeat comments at three rates, Wikimedia-EventStreams-like
+events, multi-line text events, event sizes mixed from 16 B to 1 MiB in 256 KiB
+reads, a 2 MiB event followed by small ones in one read, and a stream that changes
+shape every few events.  ``--quick`` divides the counts by 200 (sizes by 16).
 """
 
 from __future__ import annotations
@@ -11,7 +17,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import _peers
-from ._corpora import Corpus, big_event, chat_tokens, rich_events
+from ._corpora import (
+    Corpus,
+    anthropic_messages,
+    big_event,
+    big_then_small,
+    chat_tokens,
+    crlf_openai,
+    heartbeat_chat,
+    mixed_sizes,
+    multiline_events,
+    openai_chat,
+    rich_events,
+    shape_changing,
+    wikimedia_events,
+)
 from ._harness import AIOSTREAMS, Case, Outcome, Runner, Suite
 
 #: library -> factory of its framer (imports happen there, outside the timing)
@@ -34,12 +54,38 @@ NOTES: dict[str, str] = {
 
 
 def corpora(quick: bool) -> list[Corpus]:
+    """The uniform corpora (today's benchmark shapes)."""
     scale = 200 if quick else 1
     return [
         chat_tokens(200_000 // scale),
         rich_events(100_000 // scale),
         big_event((2 << 20) // (16 if quick else 1)),
     ]
+
+
+def realistic_corpora(quick: bool) -> list[Corpus]:
+    """The shapes real servers send (see the module doc)."""
+    q = 200 if quick else 1
+    size = 16 if quick else 1
+    return [
+        openai_chat(50_000 // q, 100 if quick else 500),
+        openai_chat(50_000 // q, 20),
+        crlf_openai(50_000 // q),
+        anthropic_messages(50_000 // q, 20),
+        heartbeat_chat(200_000 // q, 100 if quick else 1000),
+        heartbeat_chat(200_000 // q, 20),
+        heartbeat_chat(200_000 // q, 1),
+        wikimedia_events(10_000 // q),
+        multiline_events(50_000 // q),
+        mixed_sizes((32 << 20) // size),
+        big_then_small((2 << 20) // size, 100),
+        shape_changing(50_000 // q),
+    ]
+
+
+#: Libraries measured on the realistic corpora: the peers that decode them (the
+#: others are measured on the uniform corpora, where they are slowest anyway).
+REALISTIC_LIBRARIES = (AIOSTREAMS, "httpx-sse", "httpx2", "openai")
 
 
 def case_for(corpus: Corpus, library: str, factory: Callable[[], _peers.Framer] | None) -> Case:
@@ -78,7 +124,10 @@ class _BoundAsync:
 
 
 def build(quick: bool) -> list[Case]:
-    return [case_for(c, lib, fn) for c in corpora(quick) for lib, fn in LIBRARIES.items()]
+    cases = [case_for(c, lib, fn) for c in corpora(quick) for lib, fn in LIBRARIES.items()]
+    for c in realistic_corpora(quick):
+        cases += [case_for(c, lib, LIBRARIES[lib]) for lib in REALISTIC_LIBRARIES]
+    return cases
 
 
 SUITE = Suite(
@@ -88,9 +137,16 @@ SUITE = Suite(
     description=(
         "Each library decodes the same in-memory chunks with its own SSE code, "
         "driven as its client drives it on a response body; every run is checked "
-        "(event count and the last event's data)."
+        "(event count and the last event's data). The first three cases are the "
+        "uniform corpora (every event the same shape); the others are realistic "
+        "(keep-alives, pings, ids, multi-line data, CRLF, mixed sizes, shape changes)."
     ),
     notes=(
+        (
+            "Realistic rows are measured for aiostreams, httpx-sse, httpx2 and openai; "
+            "sseclient-py and aiohttp-sse-client2 only on the uniform rows (the suite "
+            "must stay within its time budget)."
+        ),
         (
             "httpx2 has an SSE decoder (httpx2._sse: `_SSELineDecoder` + `_SSEEventDecoder`, "
             "derived from httpx-sse), driven through its `EventSource` with its default "

@@ -42,7 +42,7 @@ def test_json_has_machine_measurements_and_pairwise_ratios(
     libraries = {r["library"] for r in rows}
     assert {"aiostreams", "httpx-sse", "openai", "sseclient-py"} <= libraries
     assert {r["suite"] for r in rows} == {"framing"}
-    assert len({r["case"] for r in rows}) == 3
+    assert len({r["case"] for r in rows}) == 15  # 3 uniform + 12 realistic corpora
     for r in rows:
         assert {"suite", "case", "library", "events", "bytes", "seconds", "error"} <= r.keys()
     ours = [r for r in rows if r["library"] == "aiostreams"]
