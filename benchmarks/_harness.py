@@ -276,7 +276,7 @@ def run_cases(
 
 def _bar(done: int, total: int, width: int = 20) -> str:
     """A progress bar for the stderr lines: ``[#######-------------]  7/20``."""
-    filled = round(width * done / total)
+    filled = max(1, round(width * done / total)) if done else 0
     return f"[{'#' * filled}{'-' * (width - filled)}] {done:>{len(str(total))}}/{total}"
 
 
