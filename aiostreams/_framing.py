@@ -225,6 +225,12 @@ class SSEDecoder:
                     event, raw, retry = frame
                     out.append(_SSE(event, raw.decode(), self.last_event_id, retry))
                 continue
+            if count == 1 and len(data_at) == 1:  # a short run: no columns to build
+                lid = lines[start + ji][4:] if ji >= 0 else self.last_event_id
+                self.last_event_id = lid
+                name = lines[start + je][7:] or "message" if je >= 0 else "message"
+                out.append(_SSE(name, lines[start + data_at[0]][6:], lid))
+                continue
             stop = start + count * period
             data = data_column(lines, start, stop, period, data_at, "\n")
             if ji >= 0:
@@ -534,6 +540,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
     empty = fields[0][:0]
     total = len(lines)
     index = lines.index
+    first = {field[:1]: k for k, field in enumerate(fields)}
     i = 0
     while i < total:
         width = index(empty, i) - i
@@ -545,10 +552,8 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
         single = [-1, -1]  # event, id
         for j in range(width):
             line = lines[i + j]
-            for k in (0, 1, 2, 3):
-                if line.startswith(fields[k]):
-                    break
-            else:
+            k = first.get(line[:1], -1)  # the fields differ in their first character
+            if k < 0 or not line.startswith(fields[k]):
                 break
             if k == 0:
                 data_at.append(j)
@@ -561,12 +566,26 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
             append((i, width, 0, (), 0, 0))
             i += width + 1
             continue
+        shape = [fields[k] for k in kinds]
         period = width + 1
         limit = (total - i) // period
         count = 1
-        window = 32  # most reads hold fewer blocks: one window, one check per column
+        if out:  # not the region's first run: maybe a short one, check a few blocks
+            at = i + period  # directly (cheaper than building columns for them)
+            while count < limit and count < 4 and not lines[at + width]:
+                if not all(map(lines[at].__class__.startswith, lines[at : at + width], shape)):
+                    break
+                count += 1
+                at += period
+            if count < 4 and count < limit:
+                append((i, count, period, tuple(data_at), single[0], single[1]))
+                i += count * period
+                continue
+        # The first run of a region is tried over the whole region at once (one pass
+        # per column when the read is uniform); later ones in doubling windows.
+        window = limit if not out else 8
         while count < limit:
-            upto = min(count + window, limit)
+            upto = count + window if count + window < limit else limit
             good = upto - count
             base = i + count * period
             stop = i + upto * period
@@ -575,9 +594,12 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
                 good = list(map(bool, blanks)).index(True)
             for j, k in enumerate(kinds):
                 column = lines[base + j : stop : period]
-                ok = list(map(column[0].__class__.startswith, column, repeat(fields[k])))
-                if False in ok:
-                    good = min(good, ok.index(False))
+                prefixes = repeat(fields[k])
+                if not all(map(column[0].__class__.startswith, column, prefixes)):
+                    ok = list(map(column[0].__class__.startswith, column, repeat(fields[k])))
+                    failed = ok.index(False)
+                    if failed < good:
+                        good = failed
             count += good
             if count < upto:
                 break
