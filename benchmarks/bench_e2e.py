@@ -34,10 +34,10 @@ from ._schemas import TYPED, TypedCorpus
 SENTINEL = "[DONE]"
 #: (corpus served, schema family, events at full size)
 CASES = (
-    ("openai", "openai", 50_000),
-    ("anthropic", "anthropic", 50_000),
-    ("chat-heartbeat-1000", "chat", 200_000),
-    ("chat", "chat", 200_000),
+    ("openai", "openai", 20_000),
+    ("anthropic", "anthropic", 20_000),
+    ("chat-heartbeat-1000", "chat", 100_000),
+    ("chat", "chat", 100_000),
 )
 SDK_CASE = "chat"
 

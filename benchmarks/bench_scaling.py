@@ -4,7 +4,8 @@ Linear cost shows as flat MB/s: the same bytes cost the same time whether they
 arrive as many small events or few big ones, in big chunks or tiny ones.
 aiostreams is drawn against httpx-sse (the most used peer) on the same chunks.
 
-* event size: ``data:`` of 16 B, 256 B, 1 KiB, 4 KiB, 64 KiB, 1 MiB, about 8 MiB of stream per point, 16 KiB chunks;
+* event size: ``data:`` of 16 B, 256 B, 1 KiB, 4 KiB, 64 KiB, 1 MiB,
+  about 8 MiB of stream per point, 16 KiB chunks;
 * chunk size: 1 B … 64 KiB (powers of 4) over 256 B events, 4 MiB per point,
   less for tiny chunks (at most 64k chunks per point) so the run stays short.
 """

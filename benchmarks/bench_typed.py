@@ -136,12 +136,12 @@ def realistic(quick: bool) -> list[tuple[str, Corpus]]:
     """(schema family, corpus) of the realistic rows; ``--quick`` divides by 50."""
     q = 50 if quick else 1
     return [
-        ("openai", openai_chat(50_000 // q)),
-        ("openai", openai_chat(50_000 // q, 20)),
-        ("anthropic", anthropic_messages(50_000 // q)),
-        ("chat", heartbeat_chat(200_000 // q, 20)),
-        ("wikimedia", wikimedia_events(10_000 // q)),
-        ("multiline", multiline_events(50_000 // q)),
+        ("openai", openai_chat(12_500 // q, 100 if quick else 500)),
+        ("openai", openai_chat(12_500 // q, 20)),
+        ("anthropic", anthropic_messages(12_500 // q)),
+        ("chat", heartbeat_chat(50_000 // q, 20)),
+        ("wikimedia", wikimedia_events(2_500 // q)),
+        ("multiline", multiline_events(12_500 // q)),
     ]
 
 
