@@ -58,8 +58,7 @@ import hashlib
 import inspect
 import random
 import sys
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
@@ -385,6 +384,39 @@ class EventSource(Generic[T]):
         stream: the current :class:`EventStream`, or ``None`` between connections.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_decoder",
+        "_done",
+        "_entered",
+        "_event_timeout",
+        "_events",
+        "_factory",
+        "_failures",
+        "_first_event_timeout",
+        "_idle_timeout",
+        "_index",
+        "_limits",
+        "_max_reconnects",
+        "_max_retry_ms",
+        "_on_reconnect",
+        "_owns_session",
+        "_progressed",
+        "_reconnect_on_eof",
+        "_replayed",
+        "_rng",
+        "_session",
+        "_starts",
+        "_until",
+        "_waiting",
+        "connections",
+        "last_event_id",
+        "reconnects",
+        "request",
+        "retry_ms",
+        "stream",
+    )
+
     def __init__(
         self,
         request: HTTPRequest,
@@ -429,10 +461,7 @@ class EventSource(Generic[T]):
         self._rng = rng or _JITTER
         self._limits = (max_event_size, max_line_length)  # of the replay check's framing
         self._decoder: _ResumeFilter[T] | None = None
-        # Digests of (id, bytes) of the last events delivered, oldest first (a dict
-        # as an ordered set): what a replay is checked against.
-        self._delivered: dict[bytes, None] = {}
-        self._replay_window = replay_window
+        self._starts: list[str] = []  # a deque(maxlen) would cost 760 B per stream
         self._replayed = 0
         self._failures = 0  # reconnects in a row without an event delivered
         self._progressed = False  # an event was delivered since the last reconnect
@@ -796,7 +825,8 @@ class _ResumeFilter(Generic[T]):
     def __init__(
         self,
         inner: FrameDecoder[T],
-        delivered: dict[bytes, None],
+        resumed_id: str,
+        starts: list[str],
         limits: tuple[int, int | None],
         window: int = DEFAULT_REPLAY_WINDOW,
     ) -> None:
@@ -938,21 +968,28 @@ class _ResumeFilter(Generic[T]):
         delivered = self._delivered
         last = next(reversed(delivered), None) if delivered else None
         for index, block in enumerate(blocks):
-            id_before = splitter.last_event_id
-            frame = splitter.parse_block(block)
-            if frame is None:  # id/retry/comments only: state
-                self._deliver(block + b"\n\n")
-                continue
-            event_id = splitter.last_event_id
-            digest = _digest(event_id, frame) if event_id else None
-            if digest is None or digest not in delivered:
-                self._inner.last_event_id = id_before
-                return self._hand_over(blocks[index:], rest, ends_in_cr)
-            # A copy: skipped; the resume id stays the newest delivered one.
-            self.skipped += 1
-            if digest == last:  # the copy of the last event delivered: the replay is over
-                self._inner.last_event_id = event_id
-                return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
+            dispatches = splitter.parse_block(block) is not None
+            if self._state == _CHECKING:
+                if not dispatches:  # id/retry/comments only: state, no event
+                    self._inner.feed(block + b"\n\n")
+                    continue
+                first_id = splitter.last_event_id
+                replaying = bool(self._resumed_id) and (
+                    first_id == self._resumed_id or first_id in self._starts
+                )
+                self._starts.append(first_id)
+                if len(self._starts) > _REMEMBERED_STARTS:
+                    del self._starts[0]
+                if not replaying:
+                    return self._hand_over(blocks[index:], rest, ends_in_cr)
+                self._state = _SKIPPING
+            if dispatches:
+                self.skipped += 1
+                if splitter.last_event_id == self._resumed_id:  # the last one delivered
+                    self._inner.last_event_id = self._resumed_id
+                    if splitter.retry is not None:
+                        self._inner.retry = splitter.retry
+                    return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
         return []
 
     def _deliver(self, data: bytes) -> list[T]:

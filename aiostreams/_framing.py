@@ -585,7 +585,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
         # per column when the read is uniform); later ones in doubling windows.
         window = limit if not out else 8
         while count < limit:
-            upto = count + window if count + window < limit else limit
+            upto = min(limit, count + window)
             good = upto - count
             base = i + count * period
             stop = i + upto * period
@@ -598,8 +598,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
                 if not all(map(column[0].__class__.startswith, column, prefixes)):
                     ok = list(map(column[0].__class__.startswith, column, repeat(fields[k])))
                     failed = ok.index(False)
-                    if failed < good:
-                        good = failed
+                    good = min(good, failed)
             count += good
             if count < upto:
                 break
