@@ -7,24 +7,31 @@ implemented on bytes.
 Strategy
 --------
 The stream is a sequence of lines; every *empty* line dispatches.  So once
-line endings are normalised to LF, ``b"\\n\\n"`` marks exactly "end of a line,
+line endings are normalised to LF, ``b"\n\n"`` marks exactly "end of a line,
 then an empty line", and the stream splits into *blocks*: each block is the
 lines of one event, followed by a dispatch.  Blocks are independent except for
 the last-event-id and reconnection time, so:
 
 * ``feed_region`` finds the last blank line in the new bytes (C speed): what is
   before it is the completed *region*, what follows is kept for the next chunk.
-* A region is decoded by the first of three paths that applies:
+* Real servers mix shapes in one read (keep-alives between tokens, pings among
+  deltas), so a region is decoded by the first of these that applies:
 
+  0. a region that starts with a long line (a large event) is walked block by
+     block with ``find(b"\n")``, a memchr (``walk_blocks``): CPython's ``split``,
+     ``count`` and multi-byte ``find`` scan JSON byte by byte;
   1. every block is one ``data: <line>`` (LLM token streams): one UTF-8 decode
-     and one ``split("\\n\\ndata: ")`` for the whole region, checked exact by a
-     count of LFs (``single_line_data`` is the same on bytes, for typed events);
-  2. every block has the same ``id:``/``event:``/``data:`` lines: split into
-     lines once and decoded column-wise with C-level ``map`` (``_uniform_events``);
-  3. anything else: block by block through the line-by-line parser of the
-     standard (``parse_block``).
+     and one ``split("\n\ndata: ")`` for the whole region, checked exact by a
+     count of LFs; comment-only blocks in between are proven so and cut off
+     (``cut_comments``); ``single_line_data`` is the same on bytes;
+  1b. every block is only ``data:`` lines (``multi_line_data``);
+  2. anything else: *runs* of same-shaped blocks (``runs``), each decoded
+     column-wise with C-level ``map``; a block of another shape alone through
+     the line-by-line parser of the standard (``parse_block``).
 
-  The property tests check 1 and 2 against a transcription of the standard.
+  Comment-only blocks opening a region are dropped first (``drop_comment_blocks``).
+  The property tests check every path against a transcription of the standard,
+  on reads that mix every shape.
 
 Invariants
 ----------
