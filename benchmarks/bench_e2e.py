@@ -127,10 +127,10 @@ def httpx_sse_json(spec: TypedCorpus) -> Client:
 
 def raw_read(corpus: Corpus, events: int, last: str) -> Client:
     async def client(url: str) -> Outcome:
-        import aiohttp
+        from aiostreams import create_session  # aiohttp tuned as for aiostreams
 
         received = blank = 0
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
+        async with create_session() as session, session.get(url) as response:
             async for chunk in response.content.iter_any():
                 received += len(chunk)
                 blank += chunk.count(b"\n\n")
