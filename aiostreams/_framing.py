@@ -123,6 +123,7 @@ class SSEDecoder:
         "_after_cr",
         "_bom",
         "_error",
+        "_keepalives",
         "_line",
         "_parts",
         "_size",
@@ -155,6 +156,7 @@ class SSEDecoder:
         self._after_cr = False  # previous chunk ended in CR: a leading LF is its pair
         self._bom: bytes | None = b""  # bytes seen while a BOM is still possible; None once decided
         self._error: EventTooLarge | None = None  # raised by the next feed (see has_backlog)
+        self._keepalives = False  # the last single-line region had comment blocks
 
     # -- public API -----------------------------------------------------------------
 
@@ -195,8 +197,13 @@ class SSEDecoder:
         decode and one split for the whole region, checked exact by the LF count
         (see ``single_line_data``); ``None`` for any other shape."""
         pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
-        if buf.count(b"\n", 0, end) != 2 * len(pieces) and not cut_comments(pieces, "\n", ":"):
-            return None
+        if self._keepalives or buf.count(b"\n", 0, end) != 2 * len(pieces):
+            # Keep-alives between the events (or, last time, some): one pass over
+            # the pieces proves the shape and cuts them, instead of the LF count.
+            cuts = cut_comments(pieces, "\n", ":")
+            if cuts < 0:
+                return None
+            self._keepalives = cuts > 0
         lid = self.last_event_id
         return [_SSE("message", data, lid, None) for data in pieces]
 
@@ -648,7 +655,7 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
             payloads.append(view[start + 6 : stop] if long else buf[start + 6 : stop])
         return payloads
     pieces = buf[6 : end - 2].split(b"\n\ndata: ")
-    if buf.count(b"\n", 0, end) != 2 * len(pieces) and not cut_comments(pieces, b"\n", b":"):
+    if buf.count(b"\n", 0, end) != 2 * len(pieces) and cut_comments(pieces, b"\n", b":") < 0:
         return None
     return list(pieces)
 
@@ -667,23 +674,29 @@ def multi_line_data(buf: bytes, end: int) -> list[bytes] | None:
     return list(map(bytes.replace, map(_strip_data, blocks), repeat(b"\ndata: "), repeat(b"\n")))
 
 
-def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> bool:
-    """Path 1's pieces hold more LFs than one line each: if every extra LF belongs
-    to comment-only blocks (keep-alives) or blank lines after a one-line block,
-    cut them off, in place, and return True; else False (``pieces`` unchanged).
+def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> int:
+    """Path 1's pieces may hold more LFs than one line each: if every extra LF
+    belongs to comment-only blocks (keep-alives) or blank lines after a one-line
+    block, cut them off, in place, and return how many pieces were cut (0: none
+    had any); else -1 (``pieces`` unchanged).  On its own a proof that every
+    piece is one line, so it can stand in for the LF count.
 
     Exact: each piece is then one ``data`` line, and what was cut changes no state
     (comment lines are ignored; a dispatch with an empty data buffer does nothing).
     """
-    fixes: list[tuple[int, AnyStr]] = []
-    blank = lf + lf
-    for i in compress(range(len(pieces)), map(lf.__class__.__contains__, pieces, repeat(lf))):
-        head, found, rest = pieces[i].partition(blank)
-        if not found or lf in head:
-            return False
-        if not all(not line or line.startswith(colon) for line in rest.split(lf)):
-            return False
-        fixes.append((i, head))
-    for i, head in fixes:
+    kind = lf.__class__
+    bad = list(compress(range(len(pieces)), map(kind.__contains__, pieces, repeat(lf))))
+    if not bad:
+        return 0
+    # In bulk (C-level map), since a heartbeat can follow every event.
+    heads, found, rests = zip(
+        *map(kind.partition, map(pieces.__getitem__, bad), repeat(lf + lf)), strict=True
+    )
+    if not all(found) or any(map(kind.__contains__, heads, repeat(lf))):
+        return -1
+    lines = filter(None, lf.join(rests).split(lf))  # blank lines are no-ops too
+    if not all(map(kind.startswith, lines, repeat(colon))):
+        return -1
+    for i, head in zip(bad, heads, strict=True):
         pieces[i] = head
-    return True
+    return len(bad)
