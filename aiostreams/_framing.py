@@ -185,9 +185,9 @@ class SSEDecoder:
                 return events
         if not end:
             return []
-        text = str(memoryview(buf)[:end], "utf-8", "replace")
-        if "\x00" in text:  # an id with NUL is ignored: leave it all to parse_block
+        if buf.find(b"\x00", 0, end) >= 0:  # an id with NUL is ignored: parse_block knows
             return self._walk_events(buf, end)
+        text = str(memoryview(buf)[:end], "utf-8", "replace")
         lines = text.split("\n")
         del lines[-1]  # the empty item after the region's final LF
         return self._run_events(lines)
