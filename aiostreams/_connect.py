@@ -58,7 +58,8 @@ import hashlib
 import inspect
 import random
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
@@ -108,8 +109,19 @@ T = TypeVar("T")
 DEFAULT_RETRY_MS: Final = 3000
 #: The ceiling of the backoff between reconnects that deliver nothing.
 DEFAULT_MAX_RETRY_MS: Final = 30_000
-#: Connections whose first event id is remembered (to recognise a replay).
-_REMEMBERED_STARTS: Final = 16
+#: Events whose (id, bytes) digest is remembered to recognise a replay.
+_REMEMBERED_EVENTS: Final = 1024
+#: Bytes of each connection's delivered body kept (as received) to compute those
+#: digests when it drops; a replay reaching further back is delivered again.
+DEFAULT_REPLAY_WINDOW: Final = 64 * 1024
+
+#: The longest wait a server can impose with ``retry:`` or ``Retry-After`` (ms).
+DEFAULT_MAX_SERVER_WAIT_MS: Final = int(DEFAULT_MAX_SERVER_WAIT * 1000)
+#: The floor of the backoff between failing reconnects (s): a server that says
+#: ``retry: 0`` and then fails must not make the client spin.
+MIN_BACKOFF: Final = 0.001
+#: Methods whose clean end may re-send the request (RFC 9110 §9.2.2).
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: The jitter of reconnect delays when the caller gives no ``rng``: one generator for
 #: all streams (a ``random.Random`` is 2.5 KiB: a sixth of an idle stream's memory).
 _JITTER: Final = random.Random()
@@ -387,6 +399,7 @@ class EventSource(Generic[T]):
     __slots__ = (
         "__weakref__",
         "_decoder",
+        "_delivered",
         "_done",
         "_entered",
         "_event_timeout",
@@ -399,14 +412,15 @@ class EventSource(Generic[T]):
         "_limits",
         "_max_reconnects",
         "_max_retry_ms",
+        "_max_server_wait_ms",
         "_on_reconnect",
         "_owns_session",
         "_progressed",
         "_reconnect_on_eof",
+        "_replay_window",
         "_replayed",
         "_rng",
         "_session",
-        "_starts",
         "_until",
         "_waiting",
         "connections",
@@ -461,7 +475,10 @@ class EventSource(Generic[T]):
         self._rng = rng or _JITTER
         self._limits = (max_event_size, max_line_length)  # of the replay check's framing
         self._decoder: _ResumeFilter[T] | None = None
-        self._starts: list[str] = []  # a deque(maxlen) would cost 760 B per stream
+        # Digests of (id, bytes) of the last events delivered, oldest first (a dict
+        # as an ordered set): what a replay is checked against.
+        self._delivered: dict[bytes, None] = {}
+        self._replay_window = replay_window
         self._replayed = 0
         self._failures = 0  # reconnects in a row without an event delivered
         self._progressed = False  # an event was delivered since the last reconnect
@@ -825,8 +842,7 @@ class _ResumeFilter(Generic[T]):
     def __init__(
         self,
         inner: FrameDecoder[T],
-        resumed_id: str,
-        starts: list[str],
+        delivered: dict[bytes, None],
         limits: tuple[int, int | None],
         window: int = DEFAULT_REPLAY_WINDOW,
     ) -> None:
@@ -968,28 +984,21 @@ class _ResumeFilter(Generic[T]):
         delivered = self._delivered
         last = next(reversed(delivered), None) if delivered else None
         for index, block in enumerate(blocks):
-            dispatches = splitter.parse_block(block) is not None
-            if self._state == _CHECKING:
-                if not dispatches:  # id/retry/comments only: state, no event
-                    self._inner.feed(block + b"\n\n")
-                    continue
-                first_id = splitter.last_event_id
-                replaying = bool(self._resumed_id) and (
-                    first_id == self._resumed_id or first_id in self._starts
-                )
-                self._starts.append(first_id)
-                if len(self._starts) > _REMEMBERED_STARTS:
-                    del self._starts[0]
-                if not replaying:
-                    return self._hand_over(blocks[index:], rest, ends_in_cr)
-                self._state = _SKIPPING
-            if dispatches:
-                self.skipped += 1
-                if splitter.last_event_id == self._resumed_id:  # the last one delivered
-                    self._inner.last_event_id = self._resumed_id
-                    if splitter.retry is not None:
-                        self._inner.retry = splitter.retry
-                    return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
+            id_before = splitter.last_event_id
+            frame = splitter.parse_block(block)
+            if frame is None:  # id/retry/comments only: state
+                self._deliver(block + b"\n\n")
+                continue
+            event_id = splitter.last_event_id
+            digest = _digest(event_id, frame) if event_id else None
+            if digest is None or digest not in delivered:
+                self._inner.last_event_id = id_before
+                return self._hand_over(blocks[index:], rest, ends_in_cr)
+            # A copy: skipped; the resume id stays the newest delivered one.
+            self.skipped += 1
+            if digest == last:  # the copy of the last event delivered: the replay is over
+                self._inner.last_event_id = event_id
+                return self._hand_over(blocks[index + 1 :], rest, ends_in_cr)
         return []
 
     def _deliver(self, data: bytes) -> list[T]:

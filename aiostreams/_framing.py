@@ -700,3 +700,16 @@ def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> int:
     for i, head in zip(bad, heads, strict=True):
         pieces[i] = head
     return len(bad)
+
+
+#: The largest ``retry:`` value kept (ms, 2**53: exact as a float too); longer digit
+#: strings are clamped to it.  ``int()`` of thousands of digits raises (CPython's int-string
+#: limit) and a huge delay overflows timers; consumers clamp further (``connect``).
+MAX_RETRY_FIELD: Final = 2**53
+
+
+def _retry_ms(value: bytes) -> int:
+    """A ``retry:`` value (ASCII digits) as an int, clamped; never raises."""
+    if len(value) > 16:  # int() of thousands of digits raises; 17 digits > 2**53 anyway
+        return MAX_RETRY_FIELD
+    return min(int(value), MAX_RETRY_FIELD)
