@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._request import DEFAULT_SENSITIVE_HEADERS
     from ._retry import BackoffStrategy, RetryConfig
     from ._session import create_session
+    from ._stats import MergeStats, StreamStats
     from ._stream import EventStream
     from .sdk import SDK
 
@@ -37,10 +38,12 @@ __all__ = [
     "MemoryCheckpoints",
     "Merge",
     "MergeFailure",
+    "MergeStats",
     "Reconnect",
     "RetryConfig",
     "SSEDecoder",
     "ServerSentEvent",
+    "StreamStats",
     "TypedDecoder",
     "connect",
     "create_session",
@@ -68,6 +71,8 @@ _LAZY = {
     "RetryConfig": "._retry",
     "create_session": "._session",
     "EventStream": "._stream",
+    "MergeStats": "._stats",
+    "StreamStats": "._stats",
     "SDK": ".sdk",
 }
 

@@ -78,10 +78,12 @@ from ._request import (
 )
 from ._retry import DEFAULT_MAX_SERVER_WAIT, RETRYABLE_STATUSES, parse_retry_after
 from ._session import create_session
+from ._stats import StreamStats, new_stats
 from ._stream import EventStream
 from ._timeouts import DeadlineExceeded, await_by
 from ._typed import EventSchema, TypedDecoder
 from .errors import (
+    AiostreamsError,
     ConnectError,
     ResponseValidationError,
     SDKError,
@@ -398,6 +400,8 @@ class EventSource(Generic[T]):
         reconnects: how many times the stream has reconnected.
         connections: how many connections returned a stream (2xx event stream).
         stream: the current :class:`EventStream`, or ``None`` between connections.
+        stats: a :class:`~aiostreams.StreamStats` of the whole stream, across its
+            connections (events, bytes, time to first event, reconnects by reason...).
     """
 
     __slots__ = (
@@ -490,6 +494,8 @@ class EventSource(Generic[T]):
         self._events: list[T] = []
         self._index = 0
         self._waiting: asyncio.Future[None] | None = None  # the wait before a reconnect
+        self.stats: StreamStats = new_stats(request.method, request.url, logical=True)
+        self.stats._last_event_id = last_event_id
 
     # -- state ------------------------------------------------------------------------
 
@@ -541,6 +547,11 @@ class EventSource(Generic[T]):
         if waiting is not None and not waiting.done():
             waiting.set_result(None)  # a reader waiting to reconnect ends now
         await self._drop_connection()
+        # Called while an aiostreams error is being handled (every internal path that
+        # ends the stream on an error closes it from its except block): that error
+        # ended the stream.  Cancellation and the caller's own errors are not ours.
+        error = sys.exc_info()[1]
+        self.stats._end(error if isinstance(error, AiostreamsError) else None)
         session = self._session
         if session is not None and self._owns_session:
             self._session = None
@@ -632,6 +643,7 @@ class EventSource(Generic[T]):
         loop = asyncio.get_running_loop()
         while not self._done:
             request = self._request()
+            self.stats._begin()
             started = loop.time()
             try:
                 if self._first_event_timeout is None:
@@ -678,6 +690,7 @@ class EventSource(Generic[T]):
                 return None
             if not is_event_stream(response):
                 error = await unexpected_content_type(response, request, "text/event-stream")
+                self.stats.error = error
                 await self.aclose()
                 raise error
             self.connections += 1
@@ -697,6 +710,7 @@ class EventSource(Generic[T]):
                     event_timeout=self._event_timeout,
                     first_event_timeout=self._first_event_timeout,
                     started_at=started,
+                    stats=self.stats,
                 )
             except BaseException:  # no decoder (the caller's factory failed, bad limits)
                 response.close()
@@ -764,6 +778,7 @@ class EventSource(Generic[T]):
             raise error
         delay = self._delay(retry_after)
         self.reconnects += 1
+        self.stats._reconnect(reason, delay, self._failures, self.last_event_id, error)
         if self._on_reconnect is not None:
             outcome = self._on_reconnect(
                 Reconnect(self._failures, delay, self.last_event_id, reason, error, self.reconnects)

@@ -39,6 +39,8 @@ from anyio.streams.memory import (
     MemoryObjectStreamStatistics,
 )
 
+from ._stats import MergeStats, StreamStats
+
 __all__ = ["DEFAULT_MAXSIZE", "Merge", "MergeFailure", "Source", "merge"]
 
 T = TypeVar("T")
@@ -127,6 +129,7 @@ class Merge(Generic[T_co]):
         #: task never ran (the merge was left before it started).
         self._unclosed: dict[Hashable, Any] = {}
         self._pending: list[tuple[Hashable, Source[Any]]] = []
+        self._stats: dict[Hashable, StreamStats] = {}  # of the sources that keep stats
         self._tasks: set[asyncio.Task[None]] = set()  # strong references, see _spawn
         self._running = 0  # sources whose end marker the consumer has not received
         #: What the consumer awaits when the buffer is empty (see _next_batch).
@@ -188,6 +191,13 @@ class Merge(Generic[T_co]):
     def running(self) -> int:
         """Sources whose last item the consumer has not taken yet."""
         return self._running
+
+    @property
+    def stats(self) -> MergeStats:
+        """Each source's :class:`~aiostreams.StreamStats` by key, and totals (events,
+        bytes, reconnects...): see :class:`~aiostreams.MergeStats`.  A source appears
+        once it is opened; sources that keep no stats (async generators) never do."""
+        return MergeStats(self._stats)
 
     def statistics(self) -> MemoryObjectStreamStatistics:
         """The buffer's statistics (anyio): ``current_buffer_used`` batches of at most
@@ -285,6 +295,9 @@ class Merge(Generic[T_co]):
                     _forget_awaitable(source)
                     raise
                 self._unclosed[key] = iterable
+                stats = getattr(iterable, "stats", None)
+                if isinstance(stats, StreamStats):
+                    self._stats[key] = stats
                 # Fewest frames per waiting source (memory per idle stream):
                 # EventStream.next_batch, else batches(), else one event at a time.
                 next_batch = getattr(iterable, "next_batch", None)

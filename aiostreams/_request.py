@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +24,10 @@ import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 
+from ._log import redact_url, request_log  # redact_url: the one redactor, re-exported
 from ._protocol import FrameDecoder
 from ._retry import NO_RETRIES, RETRYABLE_STATUSES, RetryConfig, RetrySchedule, parse_retry_after
+from ._stats import new_stats
 from ._stream import EventStream
 from .errors import (
     ConnectError,
@@ -108,16 +111,6 @@ def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None
     return shown, query, auth
 
 
-def redact_url(url: str) -> str:
-    """``url`` without what may be secret: a query string, a ``user:password@``."""
-    url = url.partition("?")[0].partition("#")[0]
-    head, at, tail = url.rpartition("@")
-    if at:
-        scheme, sep, _ = head.partition("://")
-        url = f"{scheme}{sep}{tail}" if sep else tail
-    return url
-
-
 #: Headers that carry credentials: dropped when a redirect leaves the request's
 #: origin (scheme, host, port), as aiohttp drops ``Authorization``.  Compared
 #: case-insensitively; ``connect(sensitive_headers=...)`` replaces the set.
@@ -178,14 +171,23 @@ async def send(
     """
     schedule = RetrySchedule(retries) if retries.enabled else None
     while True:
+        if request_log.isEnabledFor(logging.DEBUG):
+            resume = request.headers.get("Last-Event-ID")
+            request_log.debug(
+                "%s %s: connecting%s",
+                request.method,
+                redact_url(request.url),
+                f" (Last-Event-ID {resume!r})" if resume else "",
+            )
         try:
             response = await _send_once(session, request, timeout)
-        except (ConnectError, StreamTimeout):
+        except (ConnectError, StreamTimeout) as exc:
             if schedule is None or not retries.retry_connection_errors:
                 raise
             delay = schedule.next_delay()
             if delay is None:
                 raise
+            _log_retry(request, delay, schedule.attempts, exc.__class__.__name__)
             await asyncio.sleep(delay)
             continue
         if response.status < 400:
@@ -193,6 +195,7 @@ async def send(
         if schedule is not None and response.status in RETRYABLE_STATUSES:
             delay = schedule.next_delay(parse_retry_after(response.headers.get("Retry-After")))
             if delay is not None:
+                _log_retry(request, delay, schedule.attempts, f"HTTP {response.status}")
                 await _discard(response)
                 await asyncio.sleep(delay)
                 continue
@@ -214,11 +217,16 @@ async def open_stream(
         UnexpectedContentType: a 2xx response that is not ``text/event-stream``.
         and everything :func:`send` raises.
     """
-    response = await send(session, request, retries=retries, timeout=timeout)
-    if not is_event_stream(response):
-        raise await unexpected_content_type(response, request, "text/event-stream")
+    stats = new_stats(request.method, request.url)  # its clock starts with the request
+    try:
+        response = await send(session, request, retries=retries, timeout=timeout)
+        if not is_event_stream(response):
+            raise await unexpected_content_type(response, request, "text/event-stream")
+    except BaseException as exc:
+        stats._end(exc)
+        raise
     idle = timeout if timeout is not None else session.timeout.sock_read
-    return EventStream(response, decoder, url=request.url, idle_timeout=idle)
+    return EventStream(response, decoder, url=request.url, idle_timeout=idle, stats=stats)
 
 
 def is_event_stream(response: aiohttp.ClientResponse) -> bool:
@@ -297,6 +305,14 @@ async def unexpected_content_type(
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _log_retry(request: HTTPRequest, delay: float, attempt: int, why: str) -> None:
+    if request_log.isEnabledFor(logging.INFO):
+        request_log.info(
+            "%s %s: %s, retry %d in %.3g s", request.method, redact_url(request.url), why, attempt,
+            delay,
+        )  # fmt: skip
 
 
 async def _send_once(

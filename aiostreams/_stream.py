@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ._stats import StreamStats, new_stats
 from ._timeouts import DeadlineExceeded, await_by
 from .errors import ResponseValidationError, StreamError, StreamInterrupted, StreamTimeout
 
@@ -90,6 +91,8 @@ class EventStream(Generic[T]):
     Attributes:
         response: the ``aiohttp.ClientResponse`` (body being consumed).
         url: the request URL without its query string (for messages).
+        stats: a :class:`~aiostreams.StreamStats`: events, bytes, time to first
+            event, gaps (updated once per network read, not per event).
 
     Timeouts (two tiers):
         idle_timeout: no *bytes* for that long.  Enforced by our own clock around
@@ -130,6 +133,7 @@ class EventStream(Generic[T]):
         "_state",
         "_watchdog",
         "response",
+        "stats",
         "url",
     )
 
@@ -143,6 +147,7 @@ class EventStream(Generic[T]):
         event_timeout: float | None = None,
         first_event_timeout: float | None = None,
         started_at: float | None = None,
+        stats: StreamStats | None = None,
     ) -> None:
         self.response = response
         self.url = url if url is not None else str(response.url.with_query(None))
@@ -170,6 +175,10 @@ class EventStream(Generic[T]):
         self._lost = _loss_of(response)
         self._read_since: float | None = None  # when the pending read began waiting
         self._watchdog: asyncio.TimerHandle | None = None  # the idle timer (see _bark)
+        if stats is None:  # made without a request in hand: the clock starts now
+            stats = new_stats(response.method, self.url)
+        self.stats = stats
+        stats._attach(decoder, response.status)
 
     # -- metadata -------------------------------------------------------------------
 
@@ -251,6 +260,7 @@ class EventStream(Generic[T]):
         if self._state != _OPEN:
             return False
         decoder = self._decoder
+        stats = self.stats
         read = self.response.content.readany
         # Event-level timeouts: one deadline for this whole call (a consumer's own
         # time between calls is not the server's fault); None = no clock at all.
@@ -301,14 +311,16 @@ class EventStream(Generic[T]):
                         self._finish_at_eof()
                         return False
                     events = decoder.feed(chunk)
+                    stats.read(len(chunk), len(events))
                 if events:
                     self._events = events
                     self._first_deadline = None  # from now on, event_timeout (if any)
                     return True
-        except _RECOVERABLE:
+        except _RECOVERABLE as exc:
             self._events = []  # the events after the bad one are the decoder's backlog
             self._index = 0
             self._first_deadline = None  # a bad event is an event: the first one arrived
+            stats._event_error(exc)
             raise
         except (aiohttp.ServerTimeoutError, _IdleExpired):
             failure = StreamTimeout("idle", idle or 0.0, decoder.last_event_id, self.url)
@@ -320,11 +332,13 @@ class EventStream(Generic[T]):
             # A reset, a truncated body, transport framing the parser rejected.  The
             # aiohttp error is not chained: its message may carry the URL's query.
             failure = self._interrupted(_describe(exc))
-        except BaseException:  # cancellation, EventTooLarge, an event timeout, a bug: unusable
+        except BaseException as exc:  # cancellation, EventTooLarge, an event timeout, a bug
+            stats._connection_error(exc)
             self._close()
             raise
         if failure is not None:
             decoder.close()  # a complete retry: line of the cut event still counts
+            stats._connection_error(failure)
             self._close()
             raise failure
         await self._finish_after_sentinel()
@@ -365,12 +379,14 @@ class EventStream(Generic[T]):
         self._events = []
         self._index = 0
         self.response.release()  # the whole body was read: back to the pool
+        self.stats._connection_closed("eof")
 
     async def _finish_after_sentinel(self) -> None:
         self._state = _DONE
         self._disarm()
         self._events = []
         self._index = 0
+        self.stats._connection_closed("sentinel")
         content = self.response.content
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_TIMEOUT
@@ -400,6 +416,7 @@ class EventStream(Generic[T]):
         self._events = []
         self._index = 0
         self.response.close()
+        self.stats._connection_closed("closed")
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection (idempotent).
@@ -430,6 +447,7 @@ class EventStream(Generic[T]):
         if getattr(self, "_state", _CLOSED) == _OPEN:
             self._state = _CLOSED
             self.response.close()
+            self.stats._connection_closed("garbage collected")
 
 
 class _EventIterator(Generic[T]):

@@ -22,6 +22,7 @@ from .._request import (
 )
 from .._retry import NO_RETRIES, RetryConfig
 from .._session import create_session
+from .._stats import new_stats
 from .._stream import EventStream
 from ..models import shared
 from ._operations import (
@@ -193,24 +194,34 @@ class SDK:
             timeout_ms = self.timeout_ms
         timeout = None if timeout_ms is None else timeout_ms / 1000
         session = self.session
-        response = await send(
-            session,
-            http_request,
-            retries=retries or self.retry_config or NO_RETRIES,
-            timeout=timeout,
-        )
-        if is_event_stream(response):
-            idle = timeout if timeout is not None else session.timeout.sock_read
-            stream = EventStream(
-                response, operation.schema.decoder(), url=http_request.url, idle_timeout=idle
+        stats = new_stats(http_request.method, http_request.url)  # the clock starts here
+        try:
+            response = await send(
+                session,
+                http_request,
+                retries=retries or self.retry_config or NO_RETRIES,
+                timeout=timeout,
             )
-            self._streams.add(stream)
-            return stream
-        if operation.json_type is not None and is_json(response):
-            result: J = await read_json(response, http_request, operation.json_type)
-            return result
-        expected = "text/event-stream" + (" or application/json" if operation.json_type else "")
-        raise await unexpected_content_type(response, http_request, expected)
+            if is_event_stream(response):
+                idle = timeout if timeout is not None else session.timeout.sock_read
+                stream = EventStream(
+                    response,
+                    operation.schema.decoder(),
+                    url=http_request.url,
+                    idle_timeout=idle,
+                    stats=stats,
+                )
+                self._streams.add(stream)
+                return stream
+            if operation.json_type is not None and is_json(response):
+                result: J = await read_json(response, http_request, operation.json_type)
+                stats._end(None, "json")
+                return result
+            expected = "text/event-stream" + (" or application/json" if operation.json_type else "")
+            raise await unexpected_content_type(response, http_request, expected)
+        except BaseException as exc:
+            stats._end(exc)
+            raise
 
     def build_request(
         self,
