@@ -1,0 +1,224 @@
+"""Logging and ``stats`` of real streams against loopback servers (issue 15).
+
+What a service sees: log records under ``"aiostreams"`` (never a credential, a
+token or a query string in any of them) and ``stream.stats`` / ``merged.stats``
+telling events, bytes, times to first byte/event, gaps and reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import aiostreams
+from aiostreams import SDK, StreamStats, connect, merge
+from aiostreams._log import redact_text, redact_url
+from aiostreams._request import HTTPRequest, open_stream
+from aiostreams.errors import SDKError, StreamTimeout
+from aiostreams.server import run_server
+
+SSE = {"Content-Type": "text/event-stream"}
+SECRETS = ("q-SECRET", "pw-SECRET", "alice", "token=")
+
+
+def _events(first: int, last: int) -> bytes:
+    return b"".join(b"id: %d\ndata: e%d\n\n" % (i, i) for i in range(first, last + 1))
+
+
+FIRST_BODY = b"retry: 0\n\n" + _events(1, 2)
+THIRD_BODY = _events(1, 4)  # a server that replays from the start
+
+
+async def _outage(request: web.Request) -> web.StreamResponse:
+    """Request 1: events 1-2, then the connection is cut; 2: HTTP 503; 3: events 1-4
+    again (1-2 replayed), then a clean end."""
+    seen: list[str | None] = request.app[SEEN]
+    seen.append(request.headers.get("Last-Event-ID"))
+    if len(seen) == 2:
+        return web.Response(status=503, text="overloaded", headers={"Retry-After": "0"})
+    response = web.StreamResponse(headers=SSE)
+    await response.prepare(request)
+    if len(seen) == 1:
+        await response.write(FIRST_BODY)
+        await asyncio.sleep(0.01)  # let the bytes reach the client first
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+    await response.write(THIRD_BODY)
+    return response
+
+
+SEEN = web.AppKey("seen", list)
+
+
+@pytest.fixture
+async def outage_url() -> AsyncIterator[str]:
+    app = web.Application()
+    app[SEEN] = []
+    app.router.add_get("/events", _outage)
+    async with run_server(app) as url:
+        yield url.replace("http://", "http://alice:pw-SECRET@") + "/events?token=q-SECRET"
+
+
+def _texts(records: list[logging.LogRecord]) -> list[str]:
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    return [formatter.format(record) for record in records]
+
+
+async def test_an_outage_is_logged_without_secrets_and_counted(
+    outage_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiostreams")
+    async with connect(outage_url, reconnect_on_eof=False, max_reconnects=3) as source:
+        data = [event.data async for event in source]
+    assert data == ["e1", "e2", "e3", "e4"]
+
+    stats = source.stats
+    assert (stats.events, stats.replayed, stats.connections) == (4, 2, 2)
+    assert stats.reconnects_by_reason == {"dropped": 1, "status": 1}
+    assert stats.reconnects == 2 == source.reconnects
+    assert stats.bytes == len(FIRST_BODY) + len(THIRD_BODY)
+    assert stats.last_event_id == "4" and stats.status == 200 and stats.closed
+    assert stats.error is None
+    ttfe, ttfb, headers = stats.time_to_first_event, stats.time_to_first_byte, stats.time_to_headers
+    assert ttfe is not None and ttfb is not None and headers is not None
+    assert 0 <= headers <= ttfb <= ttfe <= stats.duration
+    assert stats.max_gap > 0  # the outage sits between event 2 and event 3
+
+    texts = _texts(caplog.records)
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, text
+    reconnects = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "aiostreams.connect" and r.levelno == logging.INFO
+    ]
+    assert len(reconnects) == 2, texts
+    assert "reason dropped" in reconnects[0] and "Last-Event-ID '2'" in reconnects[0]
+    assert "ConnectError" in reconnects[0]
+    assert "reason status" in reconnects[1] and "HTTP 503" in reconnects[1]
+    host_path = redact_url(outage_url)
+    assert host_path.startswith("http://127.0.0.1:") and host_path.endswith("/events")
+    assert all(host_path in message for message in reconnects)
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("connecting (Last-Event-ID '2')" in m for m in debug), debug
+    assert any("HTTP 200, stream open" in m for m in debug), debug
+    assert any("ended (closed) after 4 events" in m for m in debug), debug
+    # No record for any single event: 4 events, and far fewer records than events per
+    # connection would give if anything logged per event... checked by count:
+    assert len(caplog.records) == len(texts) <= 12
+
+
+async def test_disabled_logging_formats_nothing(
+    outage_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiostreams")
+    calls: list[object] = []
+
+    def spy(value: object) -> str:
+        calls.append(value)
+        return "x"
+
+    import aiostreams._request
+    import aiostreams._stats
+
+    monkeypatch.setattr(aiostreams._stats, "describe_error", spy)
+    monkeypatch.setattr(aiostreams._request, "redact_url", spy)
+    async with connect(outage_url, reconnect_on_eof=False, max_reconnects=3) as source:
+        assert len([event async for event in source]) == 4
+    assert source.stats.reconnects == 2
+    assert calls == [] and caplog.records == []
+
+
+async def test_sdk_stream_stats_and_a_failed_call_logged(
+    eventstreams_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiostreams")
+    async with SDK(server_url=eventstreams_server, global_hidden_query_param="q-SECRET") as sdk:
+        stream = await sdk.eventstreams.json()
+        async with stream:
+            events = [event async for event in stream]
+        stats = stream.stats
+        assert isinstance(stats, StreamStats)
+        assert stats.events == len(events) > 0 and stats.bytes > 0
+        assert stats.status == 200 and stats.closed and stats.connections == 1
+        assert stats.time_to_first_event is not None and stats.time_to_first_event > 0
+        assert stats.as_dict()["events"] == len(events)
+        assert f"events               {len(events)}" in stats.summary()
+        assert "q-SECRET" not in repr(stats) + stats.summary() + str(stats.as_dict())
+
+        with pytest.raises(SDKError):
+            await sdk.eventstreams.text(http_headers={"x-teapot": "json"})
+    (failed,) = [r.getMessage() for r in caplog.records]
+    assert failed.startswith(f"POST {eventstreams_server}/eventstreams/text: failed after 0 events")
+    assert "SDKError" in failed and "418" in failed and "q-SECRET" not in failed
+
+
+async def test_a_timeout_ends_a_plain_stream_logged_with_its_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def hold(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(_events(1, 1))
+        await asyncio.sleep(3600)
+        return response
+
+    caplog.set_level(logging.INFO, logger="aiostreams")
+    app = web.Application()
+    app.router.add_get("/hold", hold)
+    async with run_server(app) as url, aiohttp.ClientSession() as session:
+        request = HTTPRequest("GET", f"{url}/hold", {}, {"token": "q-SECRET"})
+        stream = await open_stream(session, request, aiostreams.SSEDecoder(), timeout=0.05)
+        with pytest.raises(StreamTimeout):
+            async with stream:
+                async for _ in stream:
+                    pass
+    stats = stream.stats
+    assert stats.events == 1 and isinstance(stats.error, StreamTimeout) and stats.closed
+    (record,) = [r for r in caplog.records if r.name == "aiostreams.stream"]
+    assert record.levelno == logging.INFO
+    assert "failed after 1 events" in record.getMessage()
+    assert "StreamTimeout" in record.getMessage() and "q-SECRET" not in record.getMessage()
+
+
+async def test_merge_stats_aggregate_and_rank(eventstreams_server: str) -> None:
+    sizes = [3, 5, 8, 13]
+    async with aiohttp.ClientSession() as session:
+        sources = [
+            connect(
+                f"{eventstreams_server}/load/chat?n={n}", session=session, reconnect_on_eof=False
+            )
+            for n in sizes
+        ]
+        async with merge(*sources) as merged:
+            count = 0
+            async for _key, _event in merged:
+                count += 1
+            stats = merged.stats
+    assert count == sum(sizes)
+    assert sorted(stats) == [0, 1, 2, 3] and len(stats) == 4
+    assert stats.events == sum(sizes) and [stats[k].events for k in range(4)] == sizes
+    assert stats.bytes == sum(s.bytes for s in stats.values()) > 0
+    assert stats.open == 0 and stats.reconnects == 0 and stats.stalled(0.0) == []
+    slowest = stats.slowest(2)
+    assert len(slowest) == 2
+    first, second = (s.time_to_first_event for _, s in slowest)
+    assert first is not None and second is not None and first >= second
+    assert all(
+        (s.time_to_first_event or 0) <= (first or 0) for s in stats.values()
+    )  # nothing slower left out
+
+
+def test_redaction() -> None:
+    assert redact_url("https://u:p@h.example:8443/a/b?token=t#frag") == "https://h.example:8443/a/b"
+    assert redact_url("http://[::1/x?token=t") == "http://[::1/x"  # invalid: still cut
+    text = "GET http://u:p@h/x?k=v failed; see https://h/y?z=1 and 'http://a@b/c'"
+    assert redact_text(text) == "GET http://h/x failed; see https://h/y and 'http://b/c'"
+    assert redact_text("no url here ?a=b") == "no url here ?a=b"
