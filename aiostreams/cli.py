@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from multidict import CIMultiDict
 
 from . import ServerSentEvent, SSEDecoder, __version__
 from ._request import DEFAULT_SENSITIVE_HEADERS, redact_url
+from ._stats import StreamStats
 from .errors import AiostreamsError
 
 #: Exit statuses of ``aiostreams stream`` (argparse itself uses 2 for usage errors).
@@ -60,6 +62,12 @@ def run_serve(args: argparse.Namespace) -> int:
         # The first stdout line is a contract: ServerProcess and benchmarks parse the URL.
         print(f"aiostreams server listening on {url}", flush=True)
 
+    # One line per request on stderr (stdout's first line is the contract above).
+    log_handler = logging.StreamHandler(sys.stderr)
+    log_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    server_log = logging.getLogger("aiostreams.server")
+    server_log.addHandler(log_handler)
+    server_log.setLevel(logging.INFO)
     try:
         asyncio.run(
             serve(
@@ -72,6 +80,8 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:  # pragma: no cover - only where signal handlers are unavailable
         pass
+    finally:
+        server_log.removeHandler(log_handler)
     print("aiostreams server stopped", file=sys.stderr)
     return EXIT_OK
 
@@ -83,6 +93,7 @@ def run_serve(args: argparse.Namespace) -> int:
 class _Progress:
     connected: bool = False  # a 2xx event-stream response arrived
     events: int = 0
+    stats: StreamStats | None = None  # printed by --stats
 
 
 class _StreamFailed(Exception):
@@ -96,15 +107,25 @@ def run_stream(args: argparse.Namespace) -> int:
         asyncio.run(_stream(args, progress))
     except KeyboardInterrupt:
         print(f"interrupted after {_events(progress.events)}", file=sys.stderr)
+        _print_stats(args, progress)
         return EXIT_INTERRUPTED
     except _StreamFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _print_stats(args, progress)
         return EXIT_ERROR
     except BrokenPipeError:  # e.g. `aiostreams stream URL | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
         return EXIT_OK
     print(f"stream ended after {_events(progress.events)}", file=sys.stderr)
+    _print_stats(args, progress)
     return EXIT_OK
+
+
+def _print_stats(args: argparse.Namespace, progress: _Progress) -> None:
+    """``--stats``: the stream's :class:`StreamStats` on stderr (stdout has the events)."""
+    if args.stats and progress.stats is not None:
+        progress.stats._end()  # interrupted: freeze the times where they are
+        print(progress.stats.summary(), file=sys.stderr)
 
 
 async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
@@ -124,6 +145,7 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
     render = _render_json if args.json else _render_text
     # No total timeout: a stream may rightly last for hours.
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
+    progress.stats = stats = StreamStats(method, args.url)
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
@@ -132,8 +154,11 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
             await _check_response(response, where, secrets)
             progress.connected = True
             decoder = SSEDecoder()
+            stats._attach(decoder, response.status)
             async for chunk in response.content.iter_any():
-                for event in decoder.feed(chunk):
+                events = decoder.feed(chunk)
+                stats.read(len(chunk), len(events))
+                for event in events:
                     sys.stdout.write(render(event))
                     sys.stdout.flush()
                     progress.events += 1
@@ -419,6 +444,11 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument(
         "--last-event-id", metavar="ID", help="send Last-Event-ID to resume after event ID"
     )
+    stream.add_argument(
+        "--stats", action="store_true",
+        help="print the stream's statistics to stderr at the end (also on Ctrl-C): events, "
+        "bytes, time to first byte/event, largest gap",
+    )  # fmt: skip
 
     _add_record_replay(commands)
 

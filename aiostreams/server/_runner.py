@@ -10,6 +10,8 @@ from typing import Final
 
 from aiohttp import web
 
+from .._log import server_log
+from ._access import AccessLogger
 from ._app import create_app
 
 __all__ = ["DEFAULT_PORT", "run_server", "serve"]
@@ -37,6 +39,7 @@ async def run_server(
     api_key: str | None = None,
     backlog: int = DEFAULT_BACKLOG,
     header_timeout: float = HEADER_TIMEOUT,
+    access_log: bool = False,
 ) -> AsyncIterator[str]:
     """Serve ``app`` (default: a new :func:`create_app`) in the running event loop.
 
@@ -50,6 +53,8 @@ async def run_server(
             at once (fan-in benchmarks) instead of aiohttp's 128.
         header_timeout: seconds a connection may take to send its first request
             head before it is closed.
+        access_log: log one INFO line per request on ``aiostreams.server``
+            (path without query string), as ``aiostreams serve`` does.
 
     Yields:
         The base URL, e.g. ``"http://127.0.0.1:40123"``.  Leaving the block stops
@@ -67,7 +72,11 @@ async def run_server(
     # handler_cancellation: a client that disconnects cancels its handler at once,
     # so held streams do not linger (aiohttp's own test server does the same).
     runner = web.AppRunner(
-        app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        access_log=server_log if access_log else None,
+        access_log_class=AccessLogger,
     )
     await runner.setup()
     server: asyncio.Server | None = None
@@ -118,6 +127,7 @@ async def serve(
     """Serve the eventstreams API until SIGINT or SIGTERM, then stop cleanly.
 
     ``on_ready`` gets the bound base URL once the server accepts connections.
+    Every request is logged at INFO on ``aiostreams.server`` (see ``run_server``).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -129,7 +139,9 @@ async def serve(
             loop.add_signal_handler(signum, stop.set)
             handled.append(signum)
     try:
-        async with run_server(host=host, port=port, pace=pace, api_key=api_key) as url:
+        async with run_server(
+            host=host, port=port, pace=pace, api_key=api_key, access_log=True
+        ) as url:
             on_ready(url)
             await stop.wait()
     finally:

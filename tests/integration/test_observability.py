@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -222,3 +224,72 @@ def test_redaction() -> None:
     text = "GET http://u:p@h/x?k=v failed; see https://h/y?z=1 and 'http://a@b/c'"
     assert redact_text(text) == "GET http://h/x failed; see https://h/y and 'http://b/c'"
     assert redact_text("no url here ?a=b") == "no url here ?a=b"
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+async def _run(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiostreams", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_cli_stream_stats(eventstreams_server: str) -> None:
+    code, stdout, stderr = await _run(
+        "stream", "--stats", "-X", "POST", f"{eventstreams_server}/eventstreams/json?token=q-SECRET"
+    )
+    assert code == 0 and stdout.count("\n") == 4, stderr
+    lines = stderr.splitlines()
+    assert lines[0] == "stream ended after 4 events"
+    assert lines[1] == f"stream               POST {eventstreams_server}/eventstreams/json"
+    assert "events               4" in lines and "status               200" in lines
+    assert any(line.startswith("time to first event  ") and "ms" in line for line in lines)
+    assert "q-SECRET" not in stderr
+    code, _, stderr = await _run("stream", f"{eventstreams_server}/load/chat?n=2")
+    assert code == 0 and stderr.strip() == "stream ended after 2 events"  # no --stats: as before
+
+
+async def test_cli_stream_stats_on_ctrl_c(eventstreams_server: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiostreams", "stream", "--stats",
+        f"{eventstreams_server}/load/chat?n=1&hold=30",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    await asyncio.wait_for(process.stdout.readline(), 20)  # the first event is out
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    lines = stderr.decode().splitlines()
+    assert process.returncode == 130 and lines[0] == "interrupted after 1 event"
+    assert "events               1" in lines
+
+
+async def test_cli_serve_logs_one_line_per_request() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiostreams", "serve", "--port", "0", "--pace", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        url = line.rsplit(" ", 1)[1].strip()
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}/eventstreams/json?key=q-SECRET") as response:
+                await response.read()
+            async with session.get(f"{url}/nowhere") as response:
+                await response.read()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    logged = [line for line in stderr.decode().splitlines() if " aiostreams.server " in line]
+    assert len(logged) == 2, stderr
+    assert (
+        logged[0].endswith(" s") and " POST /eventstreams/json 200 text/event-stream " in logged[0]
+    )
+    assert " GET /nowhere 404 " in logged[1]
+    assert "q-SECRET" not in stderr.decode()
