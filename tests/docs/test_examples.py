@@ -62,6 +62,7 @@ PAGES_WITH_EXAMPLES = frozenset(
         "fanin.md",
         "distributed.md",
         "resilience.md",
+        "observing.md",
         "design.md",
         "cli.md",
         "testing.md",
