@@ -281,6 +281,7 @@ class EventStream(Generic[T]):
             while not decoder.finished:
                 if decoder.has_backlog:
                     events = decoder.feed(b"")
+                    stats.read(0, len(events))
                 else:
                     if idle is not None:  # our idle clock: a stamp per read, one timer
                         self._read_since = clock()

@@ -21,7 +21,8 @@ import aiostreams
 from aiostreams import SDK, StreamStats, connect, merge
 from aiostreams._log import redact_text, redact_url
 from aiostreams._request import HTTPRequest, open_stream
-from aiostreams.errors import SDKError, StreamTimeout
+from aiostreams.errors import ResponseValidationError, SDKError, StreamTimeout
+from aiostreams.models import operations
 from aiostreams.server import run_server
 
 SSE = {"Content-Type": "text/event-stream"}
@@ -293,3 +294,28 @@ async def test_cli_serve_logs_one_line_per_request() -> None:
     )
     assert " GET /nowhere 404 " in logged[1]
     assert "q-SECRET" not in stderr.decode()
+
+
+async def test_events_after_a_bad_one_are_counted(caplog: pytest.LogCaptureFixture) -> None:
+    async def bad_middle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(
+            b'data: {"content": "a"}\n\ndata: {"oops": 1}\n\ndata: {"content": "b"}\n\n'
+        )
+        return response
+
+    caplog.set_level(logging.INFO, logger="aiostreams")
+    app = web.Application()
+    app.router.add_get("/bad", bad_middle)
+    async with run_server(app) as url, aiohttp.ClientSession() as session:
+        decoder = operations.CHAT_SKIP_SENTINEL.decoder()
+        stream = await open_stream(session, HTTPRequest("GET", f"{url}/bad"), decoder)
+        async with stream:
+            with pytest.raises(ResponseValidationError):
+                async for _ in stream:
+                    pass
+            assert [event.data.content async for event in stream] == ["b"]
+    assert stream.stats.events == 2 and stream.stats.error is None  # the bad one is not counted
+    (record,) = caplog.records
+    assert "bad event after 1 events (the stream goes on)" in record.getMessage()
