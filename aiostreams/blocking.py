@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
+    from ._stats import StreamStats
     from .sdk._sdk import SecuritySource
 
 __all__ = ["SDK", "EventStream", "Eventstreams", "RequestCall", "StreamCall"]
@@ -199,6 +200,12 @@ class EventStream(Generic[T]):
     @property
     def last_event_id(self) -> str:
         return self.stream.last_event_id
+
+    @property
+    def stats(self) -> StreamStats:
+        """The stream's :class:`~aiostreams.StreamStats` (counts are per read: they
+        may be ahead of the events this view has handed out so far)."""
+        return self.stream.stats
 
     @property
     def closed(self) -> bool:

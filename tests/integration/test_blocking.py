@@ -172,6 +172,7 @@ def test_json_events_and_request_sent(server: tuple[str, deque[RequestRecord]]) 
     ) as s:
         res = s.eventstreams.json(http_headers={"X-Extra": "1"})
         assert [e.data.content for e in res] == ["Hello", " ", "world", "!"]
+        assert res.stats.events == 4 and res.stats.closed and res.stats.status == 200
     (record,) = requests
     assert record.headers["Authorization"] == "Token b"
     assert record.headers["globalHeaderParam"] == "false"
