@@ -67,7 +67,7 @@ def run_serve(args: argparse.Namespace) -> int:
     log_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     server_log = logging.getLogger("aiostreams.server")
     server_log.addHandler(log_handler)
-    server_log.setLevel(logging.INFO)
+    server_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         asyncio.run(
             serve(
@@ -411,6 +411,10 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between the writes of a reference stream (default: %(default)s)",
     )  # fmt: skip
     serve.add_argument("--api-key", help="require this exact Authorization header on every request")
+    serve.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="do not log a line per request on stderr (logger aiostreams.server, INFO)",
+    )  # fmt: skip
 
     stream = _command(
         commands, "stream", run_stream,

@@ -50,6 +50,7 @@ class ServerProcess:
         self.args = [
             sys.executable, "-m", "aiostreams", "serve",
             "--host", host, "--port", str(port), "--pace", str(pace),
+            "--quiet",  # no line per request: benchmarks open thousands
         ]  # fmt: skip
         if api_key is not None:
             self.args += ["--api-key", api_key]

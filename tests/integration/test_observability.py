@@ -270,9 +270,11 @@ async def test_cli_stream_stats_on_ctrl_c(eventstreams_server: str) -> None:
     assert "events               1" in lines
 
 
-async def test_cli_serve_logs_one_line_per_request() -> None:
+@pytest.mark.parametrize("quiet", [False, True])
+async def test_cli_serve_logs_one_line_per_request(quiet: bool) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "aiostreams", "serve", "--port", "0", "--pace", "0",
+        *(["--quiet"] if quiet else []),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -288,6 +290,9 @@ async def test_cli_serve_logs_one_line_per_request() -> None:
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 20)
     logged = [line for line in stderr.decode().splitlines() if " aiostreams.server " in line]
+    if quiet:
+        assert logged == [] and "aiostreams server stopped" in stderr.decode()
+        return
     assert len(logged) == 2, stderr
     assert (
         logged[0].endswith(" s") and " POST /eventstreams/json 200 text/event-stream " in logged[0]
