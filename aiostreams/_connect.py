@@ -574,6 +574,7 @@ class EventSource(Generic[T]):
         self._index = index + 1
         event = events[index]
         if self._until is not None and self._until(event):
+            self.stats.events -= len(events) - index - 1  # decoded, never delivered
             await self.aclose()  # a terminal event: delivered, then the end
         return event
 
@@ -594,6 +595,7 @@ class EventSource(Generic[T]):
         if self._until is not None:
             for position, event in enumerate(batch):
                 if self._until(event):
+                    self.stats.events -= len(batch) - position - 1  # never delivered
                     await self.aclose()
                     return batch[: position + 1]
         return batch

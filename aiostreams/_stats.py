@@ -44,7 +44,8 @@ class StreamStats:
     Attributes:
         method, url: the request (the URL without credentials or query string).
         status: the HTTP status of the last response (``None`` before one).
-        events: events decoded (replayed copies skipped after a reconnect excluded).
+        events: events delivered (decoded; replayed copies skipped after a
+            reconnect and the events after an ``until`` event are not counted).
         bytes: body bytes received (all connections).
         connections: responses that opened a stream (2xx event stream).
         started_at: when the first request was sent (``time.monotonic()``).

@@ -21,7 +21,7 @@ import aiostreams
 from aiostreams import SDK, StreamStats, connect, merge
 from aiostreams._log import redact_text, redact_url
 from aiostreams._request import HTTPRequest, open_stream
-from aiostreams.errors import ResponseValidationError, SDKError, StreamTimeout
+from aiostreams.errors import EventTooLarge, ResponseValidationError, SDKError, StreamTimeout
 from aiostreams.models import operations
 from aiostreams.server import run_server
 
@@ -324,3 +324,36 @@ async def test_events_after_a_bad_one_are_counted(caplog: pytest.LogCaptureFixtu
     assert stream.stats.events == 2 and stream.stats.error is None  # the bad one is not counted
     (record,) = caplog.records
     assert "bad event after 1 events (the stream goes on)" in record.getMessage()
+
+
+@pytest.mark.parametrize("batches", [False, True])
+async def test_until_counts_only_delivered_events(eventstreams_server: str, batches: bool) -> None:
+    url = f"{eventstreams_server}/load/chat?n=50"  # one read brings many events
+    async with connect(url, until=lambda e: e.data == '{"content": "tok3"}') as source:
+        if batches:
+            got = [e for batch in [b async for b in _batches(source)] for e in batch]
+        else:
+            got = [event async for event in source]
+    assert len(got) == 3 and source.stats.events == 3
+
+
+async def _batches(
+    source: aiostreams.EventSource[aiostreams.ServerSentEvent],
+) -> AsyncIterator[list[aiostreams.ServerSentEvent]]:
+    while (batch := await source.next_batch()) is not None:
+        yield batch
+
+
+async def test_a_size_limit_is_logged(
+    eventstreams_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="aiostreams")
+    url = f"{eventstreams_server}/load/large?n=2&size=4096"
+    with pytest.raises(EventTooLarge):
+        async with connect(url, max_event_size=1024) as source:
+            async for _ in source:
+                pass
+    assert isinstance(source.stats.error, EventTooLarge)
+    (record,) = caplog.records
+    assert record.name == "aiostreams.connect" and record.levelno == logging.INFO
+    assert "hit a size limit after 0 events" in record.getMessage()
