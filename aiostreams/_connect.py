@@ -78,7 +78,7 @@ from ._request import (
 )
 from ._retry import DEFAULT_MAX_SERVER_WAIT, RETRYABLE_STATUSES, parse_retry_after
 from ._session import create_session
-from ._stats import StreamStats, new_stats
+from ._stats import StreamStats, new_stats, raised_through
 from ._stream import EventStream
 from ._timeouts import DeadlineExceeded, await_by
 from ._typed import EventSchema, TypedDecoder
@@ -547,11 +547,10 @@ class EventSource(Generic[T]):
         if waiting is not None and not waiting.done():
             waiting.set_result(None)  # a reader waiting to reconnect ends now
         await self._drop_connection()
-        # Called while an aiostreams error is being handled (every internal path that
-        # ends the stream on an error closes it from its except block): that error
-        # ended the stream.  Cancellation and the caller's own errors are not ours.
-        error = sys.exc_info()[1]
-        self.stats._end(error if isinstance(error, AiostreamsError) else None)
+        # Every internal path that ends the stream on an error closes it from its
+        # except block: an aiostreams error being handled that passed through this
+        # source ended it.  Cancellation, the caller's errors, another stream's: not ours.
+        self.stats._end(raised_through(sys.exc_info()[1], self, AiostreamsError))
         session = self._session
         if session is not None and self._owns_session:
             self._session = None

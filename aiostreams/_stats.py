@@ -23,7 +23,7 @@ from ._log import connect_log, describe_error, redact_url, stream_log
 if TYPE_CHECKING:
     from ._protocol import FrameDecoder
 
-__all__ = ["MergeStats", "StreamStats", "new_stats", "set_stats_type"]
+__all__ = ["MergeStats", "StreamStats", "new_stats", "raised_through", "set_stats_type"]
 
 _monotonic: Final = time.monotonic
 _DEBUG: Final = logging.DEBUG
@@ -356,6 +356,22 @@ class StreamStats:
             self._decoder = None
             self._last_event_id = decoder.last_event_id
             self._replayed += getattr(decoder, "skipped", 0)
+
+
+def raised_through(
+    error: BaseException | None, owner: object, kind: type[BaseException]
+) -> BaseException | None:
+    """``error`` if it is a ``kind`` that passed through a method of ``owner`` (a frame
+    of its traceback has ``self is owner``), else ``None``.  Walks the traceback only
+    when there is an error."""
+    if error is None or not isinstance(error, kind):
+        return None
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_locals.get("self") is owner:
+            return error
+        tb = tb.tb_next
+    return None
 
 
 def _is_limit(error: BaseException) -> bool:

@@ -357,3 +357,23 @@ async def test_a_size_limit_is_logged(
     (record,) = caplog.records
     assert record.name == "aiostreams.connect" and record.levelno == logging.INFO
     assert "hit a size limit after 0 events" in record.getMessage()
+
+
+async def test_an_error_is_recorded_on_the_stream_it_came_from_only(
+    eventstreams_server: str,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        healthy = connect(f"{eventstreams_server}/load/chat?n=3", session=session)
+        failing = connect(f"{eventstreams_server}/nowhere", session=session)
+        await healthy.__anext__()
+        try:
+            await failing.__anext__()
+        except SDKError:
+            await healthy.aclose()  # closed while another stream's error is handled
+        with pytest.raises(StreamTimeout):
+            async with connect(f"{eventstreams_server}/load/chat?n=3", session=session) as third:
+                await third.__anext__()
+                raise StreamTimeout("event", 1.0, "", "elsewhere")  # not this stream's
+    assert isinstance(failing.stats.error, SDKError) and failing.stats.status is None
+    assert healthy.stats.error is None and healthy.stats.closed
+    assert third.stats.error is None and third.stats.closed and third.stats.events == 3
