@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 import aiostreams
-from aiostreams import SDK, StreamStats, connect, merge
+from aiostreams import SDK, BackoffStrategy, RetryConfig, StreamStats, connect, merge
 from aiostreams._log import redact_text, redact_url
 from aiostreams._request import HTTPRequest, open_stream
 from aiostreams.errors import EventTooLarge, ResponseValidationError, SDKError, StreamTimeout
@@ -377,3 +377,33 @@ async def test_an_error_is_recorded_on_the_stream_it_came_from_only(
     assert isinstance(failing.stats.error, SDKError) and failing.stats.status is None
     assert healthy.stats.error is None and healthy.stats.closed
     assert third.stats.error is None and third.stats.closed and third.stats.events == 3
+
+
+async def test_sdk_retries_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    async def json_op(request: web.Request) -> web.StreamResponse:
+        calls.append(1)
+        if len(calls) == 1:
+            return web.Response(status=503, headers={"Retry-After": "0"})
+        response = web.StreamResponse(headers=SSE)
+        await response.prepare(request)
+        await response.write(b'data: {"content": "ok"}\n\n')
+        return response
+
+    caplog.set_level(logging.DEBUG, logger="aiostreams")
+    app = web.Application()
+    app.router.add_post("/eventstreams/json", json_op)
+    retries = RetryConfig("backoff", BackoffStrategy(1, 1, 1.0, 10_000), False)
+    async with run_server(app) as url, SDK(server_url=url, global_query_param="q-SECRET") as sdk:
+        stream = await sdk.eventstreams.json(retries=retries)
+        async with stream:
+            assert [e.data.content async for e in stream] == ["ok"]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(infos) == 1 and infos[0].startswith(
+        f"POST {url}/eventstreams/json: HTTP 503, retry 1"
+    )
+    connecting = [r for r in caplog.records if "connecting" in r.getMessage()]
+    assert len(connecting) == 2 and all(r.name == "aiostreams.request" for r in connecting)
+    assert not any("q-SECRET" in text for text in _texts(caplog.records))
+    assert stream.stats.events == 1 and stream.stats.status == 200
