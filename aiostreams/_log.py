@@ -38,6 +38,8 @@ _URL_IN_TEXT: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")
 
 def redact_url(url: str) -> str:
     """``url`` without ``user:password@``, query string or fragment (never raises)."""
+    if "@" not in url and "?" not in url and "#" not in url:
+        return url  # nothing to hide: the same string (one per stream is kept)
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an invalid IPv6 host: keep only what precedes any secret

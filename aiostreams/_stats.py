@@ -53,7 +53,7 @@ class StreamStats:
         max_gap: the longest wait, in seconds, between two reads that delivered
             events (a reconnect's downtime included).
         reconnects_by_reason: reconnects per reason (``"dropped"``, ``"eof"``,
-            ``"timeout"``, ``"status"``, ``"connect"``).
+            ``"timeout"``, ``"status"``, ``"connect"``), a copy.
         error: the error that ended the stream, if one did.
         ended_at: when it ended (monotonic), ``None`` while open.
 
@@ -67,6 +67,7 @@ class StreamStats:
         "_decoder",
         "_last_event_id",
         "_logical",
+        "_reasons",
         "_replayed",
         "bytes",
         "connections",
@@ -78,7 +79,6 @@ class StreamStats:
         "last_event_at",
         "max_gap",
         "method",
-        "reconnects_by_reason",
         "response_at",
         "started_at",
         "status",
@@ -99,7 +99,7 @@ class StreamStats:
         self.max_gap = 0.0
         self.status: int | None = None
         self.connections = 0
-        self.reconnects_by_reason: dict[str, int] = {}
+        self._reasons: dict[str, int] | None = None  # made at the first reconnect
         self.error: BaseException | None = None
         # An EventSource's stats outlive its connections: a connection's end is not
         # the stream's, and its errors are reported as reconnects by the source.
@@ -161,9 +161,15 @@ class StreamStats:
         return end - self.started_at
 
     @property
+    def reconnects_by_reason(self) -> dict[str, int]:
+        """Reconnects per reason (a copy): ``"dropped"``, ``"eof"``, ``"timeout"``,
+        ``"status"``, ``"connect"``."""
+        return dict(self._reasons) if self._reasons else {}
+
+    @property
     def reconnects(self) -> int:
         """Reconnects of every reason."""
-        return sum(self.reconnects_by_reason.values())
+        return sum(self._reasons.values()) if self._reasons else 0
 
     @property
     def replayed(self) -> int:
@@ -191,7 +197,7 @@ class StreamStats:
             "bytes": self.bytes,
             "connections": self.connections,
             "reconnects": self.reconnects,
-            "reconnects_by_reason": dict(self.reconnects_by_reason),
+            "reconnects_by_reason": self.reconnects_by_reason,
             "replayed": self.replayed,
             "last_event_id": self.last_event_id,
             "time_to_headers": self.time_to_headers,
@@ -300,7 +306,9 @@ class StreamStats:
         error: BaseException | None,
     ) -> None:
         """An EventSource is about to wait ``delay`` s and reconnect."""
-        by_reason = self.reconnects_by_reason
+        by_reason = self._reasons
+        if by_reason is None:
+            self._reasons = by_reason = {}
         by_reason[reason] = by_reason.get(reason, 0) + 1
         if connect_log.isEnabledFor(_INFO):
             connect_log.info(
