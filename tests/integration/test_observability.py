@@ -69,8 +69,10 @@ async def outage_url() -> AsyncIterator[str]:
 
 
 def _texts(records: list[logging.LogRecord]) -> list[str]:
+    """Each record as a handler would write it, plus its raw arguments (a structured
+    handler may dump those instead of the message)."""
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
-    return [formatter.format(record) for record in records]
+    return [f"{formatter.format(record)} {record.args!r}" for record in records]
 
 
 async def test_an_outage_is_logged_without_secrets_and_counted(
@@ -94,6 +96,7 @@ async def test_an_outage_is_logged_without_secrets_and_counted(
     assert stats.max_gap > 0  # the outage sits between event 2 and event 3
 
     texts = _texts(caplog.records)
+    assert all(record.exc_info is None for record in caplog.records)
     for text in texts:
         for secret in SECRETS:
             assert secret not in text, text
