@@ -169,16 +169,18 @@ class EventStream(Generic[T]):
             if started_at is None:
                 started_at = asyncio.get_running_loop().time()
             self._first_deadline = started_at + first_event_timeout
+        if stats is None:  # made without a request in hand: the clock started at started_at
+            stats = new_stats(response.method, self.url)
+            if started_at is not None:  # an event-loop time: the same clock's age
+                stats.started_at -= asyncio.get_running_loop().time() - started_at
+        self.stats = stats
+        stats._attach(decoder, response.status)
         self._events: list[T] = []
         self._index = 0
         self._state = _OPEN
         self._lost = _loss_of(response)
         self._read_since: float | None = None  # when the pending read began waiting
         self._watchdog: asyncio.TimerHandle | None = None  # the idle timer (see _bark)
-        if stats is None:  # made without a request in hand: the clock starts now
-            stats = new_stats(response.method, self.url)
-        self.stats = stats
-        stats._attach(decoder, response.status)
 
     # -- metadata -------------------------------------------------------------------
 

@@ -410,3 +410,17 @@ async def test_sdk_retries_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert len(connecting) == 2 and all(r.name == "aiostreams.request" for r in connecting)
     assert not any("q-SECRET" in text for text in _texts(caplog.records))
     assert stream.stats.events == 1 and stream.stats.status == 200
+
+
+async def test_a_stream_made_from_a_response_counts_from_started_at(
+    eventstreams_server: str,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        started = asyncio.get_running_loop().time() - 5.0  # as if sent 5 s ago
+        response = await session.get(f"{eventstreams_server}/load/chat?n=2")
+        async with aiostreams.EventStream(
+            response, aiostreams.SSEDecoder(), started_at=started
+        ) as stream:
+            assert len([event async for event in stream]) == 2
+    headers, ttfe = stream.stats.time_to_headers, stream.stats.time_to_first_event
+    assert headers is not None and ttfe is not None and 5.0 <= headers <= ttfe < 60
