@@ -215,3 +215,20 @@ def test_nothing_imports_opentelemetry_unless_asked() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+async def test_a_failed_event_source_span_is_an_error(
+    telemetry: Telemetry, eventstreams_server: str
+) -> None:
+    with pytest.raises(SDKError):
+        async with connect(f"{eventstreams_server}/nowhere?token=q-SECRET") as source:
+            await source.__anext__()
+    (span,) = telemetry.spans()
+    attributes = dict(span.attributes or {})
+    assert span.status.status_code is StatusCode.ERROR
+    assert attributes["http.response.status_code"] == 404 and attributes["error.type"] == "404"
+    assert attributes["sse.events"] == 0 and "sse.time_to_first_event" not in attributes
+    (exception,) = span.events
+    assert exception.name == "exception" and "q-SECRET" not in str(exception.attributes)
+    (open_now,) = telemetry.metrics()["sse.client.open_streams"]
+    assert open_now.value == 0
