@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["connect_log", "redact_text", "redact_url", "request_log", "server_log", "stream_log"]
 
@@ -37,15 +36,18 @@ _URL_IN_TEXT: Final = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")
 
 
 def redact_url(url: str) -> str:
-    """``url`` without ``user:password@``, query string or fragment (never raises)."""
+    """``url`` without ``user:password@``, query string or fragment.
+
+    Plain string work (never raises, even on a URL no parser accepts); an ``@`` in
+    the path (``/users/@me``) is not taken for credentials."""
     if "@" not in url and "?" not in url and "#" not in url:
         return url  # nothing to hide: the same string (one per stream is kept)
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an invalid IPv6 host: keep only what precedes any secret
-        return url.partition("?")[0].partition("#")[0].rpartition("@")[2]
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    url = url.partition("?")[0].partition("#")[0]
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def redact_text(text: str) -> str:

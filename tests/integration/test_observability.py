@@ -225,6 +225,8 @@ async def test_merge_stats_aggregate_and_rank(eventstreams_server: str) -> None:
 def test_redaction() -> None:
     assert redact_url("https://u:p@h.example:8443/a/b?token=t#frag") == "https://h.example:8443/a/b"
     assert redact_url("http://[::1/x?token=t") == "http://[::1/x"  # invalid: still cut
+    assert redact_url("http://u:p@h/users/@me?t=1") == "http://h/users/@me"
+    assert redact_url("u:p@h/x") == "h/x" and redact_url("http://h/x") == "http://h/x"
     text = "GET http://u:p@h/x?k=v failed; see https://h/y?z=1 and 'http://a@b/c'"
     assert redact_text(text) == "GET http://h/x failed; see https://h/y and 'http://b/c'"
     assert redact_text("no url here ?a=b") == "no url here ?a=b"
