@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -24,7 +23,7 @@ import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 
-from ._log import redact_url, request_log  # redact_url: the one redactor, re-exported
+from ._log import redact_text, redact_url, request_log  # redact_url: the one redactor, re-exported
 from ._protocol import FrameDecoder
 from ._retry import NO_RETRIES, RETRYABLE_STATUSES, RetryConfig, RetrySchedule, parse_retry_after
 from ._stats import new_stats
@@ -57,11 +56,6 @@ T = TypeVar("T")
 MAX_ERROR_BODY: Final = 64 * 1024
 
 _NO_BODY_SKIP: Final = frozenset({"Content-Type"})
-
-#: The query string of a URL inside an aiohttp message (a query may carry a token).
-_QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
-#: The ``user:password@`` of a URL inside a message.
-_USERINFO: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"/@]*@")
 
 
 def split_url(url: str, parameter: str) -> tuple[str, MultiDict[str], str | None]:
@@ -408,8 +402,7 @@ async def _follow_redirects(
 def _scrub(exc: BaseException) -> str:
     """An aiohttp/OS error in one line, without the query string or credentials of
     any URL it quotes."""
-    text = _QUERY.sub(r"\1", f"{exc.__class__.__name__}: {exc}")
-    return _USERINFO.sub(r"\1", text)
+    return redact_text(f"{exc.__class__.__name__}: {exc}")
 
 
 def _media_type(response: aiohttp.ClientResponse) -> str:

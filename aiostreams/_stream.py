@@ -29,7 +29,6 @@ Releasing the connection
 from __future__ import annotations
 
 import asyncio
-import re
 import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ._log import redact_text
 from ._stats import StreamStats, new_stats
 from ._timeouts import DeadlineExceeded, await_by
 from .errors import ResponseValidationError, StreamError, StreamInterrupted, StreamTimeout
@@ -68,10 +68,6 @@ _OPEN, _DONE, _CLOSED = 0, 1, 2
 
 class _IdleExpired(Exception):
     """Internal: set on the response body by the idle timer; becomes StreamTimeout."""
-
-
-#: The query string of a URL inside an aiohttp message (a query may carry a token).
-_QUERY: Final = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"?#]*)\?[^\s'\"#]*")
 
 
 class EventStream(Generic[T]):
@@ -525,9 +521,9 @@ class _BatchIterator(Generic[T]):
 
 
 def _describe(exc: BaseException) -> str:
-    """An aiohttp/OS error in one line, without any URL query string it may quote."""
-    text = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
-    return _QUERY.sub(r"\1", text)
+    """An aiohttp/OS error in one line, without the query string or credentials of
+    any URL it quotes."""
+    return redact_text(f"{exc.__class__.__name__}: {exc}".rstrip(": "))
 
 
 def _bark(stream: weakref.ref[EventStream[Any]], idle: float) -> None:
