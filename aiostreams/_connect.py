@@ -436,6 +436,7 @@ class EventSource(Generic[T]):
         "reconnects",
         "request",
         "retry_ms",
+        "stats",
         "stream",
     )
 
