@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ._log import redact_text
+from ._log import redact_text, redact_url
 from ._stats import StreamStats, new_stats
 from ._timeouts import DeadlineExceeded, await_by
 from .errors import ResponseValidationError, StreamError, StreamInterrupted, StreamTimeout
@@ -146,7 +146,7 @@ class EventStream(Generic[T]):
         stats: StreamStats | None = None,
     ) -> None:
         self.response = response
-        self.url = url if url is not None else str(response.url.with_query(None))
+        self.url = url if url is not None else redact_url(str(response.url))
         self._decoder = decoder
         self._idle_timeout = idle_timeout
         for name, value in (

@@ -571,3 +571,19 @@ async def test_a_new_loop_goes_on_after_a_bad_event(
                     errors += 1
         assert got == ["a", "b", "c"]
         assert errors == 1
+
+
+async def test_a_stream_made_from_a_bare_response_hides_url_credentials(
+    server: tuple[str, dict[str, int]], session: aiohttp.ClientSession
+) -> None:
+    """EventStream(response, decoder) with no url= shows the response's URL without
+    user:password@ or query (a token there would otherwise reach logs via repr)."""
+    url, _ = server
+    secret_url = url.replace("http://", "http://alice:s3cret@") + "/script?n=1&token=t0k"
+    response = await session.get(secret_url)
+    stream = EventStream(response, SSEDecoder())
+    async with stream:
+        assert [event.data async for event in stream] == ["0"]
+    shown = f"{stream!r} {stream.url}"
+    assert "s3cret" not in shown and "alice" not in shown and "t0k" not in shown
+    assert "/script" in stream.url
