@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -38,7 +38,15 @@ from ._operations import (
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-__all__ = ["DEFAULT_SERVER_URL", "SDK", "Eventstreams", "RequestCall", "StreamCall"]
+__all__ = [
+    "DEFAULT_SERVER_URL",
+    "SDK",
+    "ChatCall",
+    "ChatEvent",
+    "Eventstreams",
+    "RequestCall",
+    "StreamCall",
+]
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -379,6 +387,71 @@ class RequestCall(StreamCall[T, J]):
         return self._connect(request, server_url, http_headers, reconnect_on_eof, options)
 
 
+#: What ``chat`` streams.
+ChatEvent = shared.ChatCompletionEvent | shared.SentinelEvent
+
+
+class ChatCall(RequestCall[ChatEvent, list[shared.ChatCompletionEvent]]):
+    """``chat``: typed by its request, so ``async with res`` type-checks.
+
+    A dict literal without ``"stream": False`` (:class:`~aiostreams.models.shared.ChatStreamRequest`)
+    returns an ``EventStream``; with it (:class:`~aiostreams.models.shared.ChatListRequest`) a
+    list; anything else (a ``ChatRequest``, a ``dict[str, ...]`` variable) the union of both.
+    """
+
+    __slots__ = ()
+
+    @overload  # type: ignore[override]  # as RequestCall: adds the required request=
+    async def __call__(
+        self,
+        *,
+        request: shared.ChatStreamRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[ChatEvent]: ...
+
+    @overload
+    async def __call__(
+        self,
+        *,
+        request: shared.ChatListRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> list[shared.ChatCompletionEvent]: ...
+
+    @overload
+    async def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[ChatEvent] | list[shared.ChatCompletionEvent]: ...
+
+    async def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[ChatEvent] | list[shared.ChatCompletionEvent]:
+        return await super().__call__(
+            request=request,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+        )
+
+
 class Eventstreams:
     """``sdk.eventstreams``: the seven operations (see ``aiostreams.sdk._operations``).
 
@@ -387,7 +460,7 @@ class Eventstreams:
     """
 
     def __init__(self, sdk: SDK) -> None:
-        self.chat = RequestCall(sdk, CHAT)
+        self.chat = ChatCall(sdk, CHAT)
         self.chat_skip_sentinel = RequestCall(sdk, CHAT_SKIP_SENTINEL)
         self.different_data_schemas = StreamCall(sdk, DIFFERENT_DATA_SCHEMAS)
         self.json = StreamCall(sdk, JSON)
