@@ -23,6 +23,7 @@ from .._request import (
 from .._retry import NO_RETRIES, RetryConfig
 from .._session import create_session
 from .._stream import EventStream
+from .._validate import check_timeout_ms, check_url
 from ..models import shared
 from ._operations import (
     CHAT,
@@ -116,10 +117,11 @@ class SDK:
     ) -> None:
         if session is not None and session_factory is not None:
             raise TypeError("pass either session= or session_factory=, not both")
-        if timeout_ms is not None and timeout_ms <= 0:
-            raise ValueError(
-                f"timeout_ms must be a positive number of milliseconds, got {timeout_ms}"
-            )
+        check_timeout_ms("timeout_ms", timeout_ms)
+        _check_retries("retry_config", retry_config)
+        _check_security(security)
+        if server_url is not None:
+            check_url(server_url)
         self.security = security
         self.global_header_param = global_header_param
         self.global_hidden_query_param = global_hidden_query_param
@@ -132,6 +134,7 @@ class SDK:
         self.timeout_ms = timeout_ms
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._session_factory = session_factory or create_session
         # Streams still open at aclose() are closed first: closing only the session
         # would leave their aiohttp Connection objects to warn "Unclosed connection".
@@ -148,13 +151,28 @@ class SDK:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session (made on first use)."""
-        if self._session is None or (self._owns_session and self._session.closed):
+        """The aiohttp session (made on first use).
+
+        Raises:
+            RuntimeError: the SDK is closed (a closed SDK never makes a new session).
+        """
+        if self._closed:
+            raise RuntimeError("SDK is closed: make a new SDK (or use it inside `async with`)")
+        if self._session is None:
             self._session = self._session_factory()
         return self._session
 
+    @property
+    def closed(self) -> bool:
+        """:meth:`aclose` was called (or the ``async with`` block was left)."""
+        return self._closed
+
     async def aclose(self) -> None:
-        """Close the streams still open, then the session if the SDK made it (idempotent)."""
+        """Close the streams still open, then the session if the SDK made it (idempotent).
+
+        The SDK cannot be used afterwards: every call raises ``RuntimeError("SDK is closed")``.
+        """
+        self._closed = True
         for stream in list(self._streams):
             await stream.aclose()
         self._streams.clear()
@@ -194,6 +212,8 @@ class SDK:
             ConnectError, StreamTimeout: see :func:`aiostreams._request.send`.
             ValueError: ``request`` does not fit the operation's request type.
         """
+        _check_retries("retries", retries)
+        check_timeout_ms("timeout_ms", timeout_ms)
         http_request = self.build_request(
             operation, request, server_url=server_url, http_headers=http_headers
         )
@@ -229,6 +249,10 @@ class SDK:
         http_headers: Mapping[str, str] | None = None,
     ) -> HTTPRequest:
         """The HTTP request of one call: URL, headers (global, security, per call), query, body."""
+        if self._closed:
+            raise RuntimeError("SDK is closed: make a new SDK (or use it inside `async with`)")
+        if server_url is not None:
+            check_url(server_url)
         accept = "text/event-stream"
         if operation.json_type is not None:
             accept += ", application/json;q=0.9"
@@ -467,6 +491,40 @@ class Eventstreams:
         self.multiline = StreamCall(sdk, MULTILINE)
         self.rich = StreamCall(sdk, RICH)
         self.text = StreamCall(sdk, TEXT)
+
+
+def _check_retries(name: str, retries: object) -> None:
+    if retries is not None and not isinstance(retries, RetryConfig):
+        raise TypeError(
+            f"{name} must be a RetryConfig (e.g. RetryConfig(strategy='backoff')) or None, "
+            f"got {type(retries).__name__}"
+        )
+
+
+def _check_security(security: object) -> None:
+    """Refuse, at construction, what would fail or silently send no credentials later.
+
+    Messages name types and keys, never a value (it may be the key itself)."""
+    if security is None or isinstance(security, shared.Security):
+        return
+    if isinstance(security, Mapping):
+        unknown = sorted(str(key) for key in security if key != "api_key_auth")
+        if unknown:
+            raise ValueError(
+                f"security has unknown key(s) {unknown}: the only key is 'api_key_auth' "
+                "(or pass shared.Security(api_key_auth='Token ...'))"
+            )
+        try:
+            msgspec.convert(security, shared.Security)
+        except msgspec.ValidationError as exc:
+            raise TypeError(f"security does not fit Security(api_key_auth=...): {exc}") from None
+        return
+    if not callable(security):
+        raise TypeError(
+            "security must be shared.Security(api_key_auth='Token ...'), a dict "
+            "{'api_key_auth': ...} or a callable returning a Security, "
+            f"got {type(security).__name__}"
+        )
 
 
 def _param(value: object) -> str:
