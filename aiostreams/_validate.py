@@ -11,6 +11,8 @@ import re
 from typing import Final
 from urllib.parse import urlsplit
 
+from ._request import redact_url
+
 __all__ = [
     "check_header",
     "check_header_value",
@@ -18,7 +20,6 @@ __all__ = [
     "check_port",
     "check_timeout_ms",
     "check_url",
-    "safe_url",
 ]
 
 #: RFC 9110 §5.6.2 ``token``: what a method or a header name may contain.
@@ -72,18 +73,7 @@ def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"expected an http:// or https:// URL with a host, got {safe_url(url)!r} "
+            f"expected an http:// or https:// URL with a host, got {redact_url(url)!r} "
             "(e.g. http://127.0.0.1:35456/eventstreams/rich)"
         )
     return url
-
-
-def safe_url(url: str) -> str:
-    """``url`` without credentials (``user:pass@``), query string or fragment."""
-    head, sep, rest = url.partition("://")
-    if not sep:
-        head, rest = "", url
-    host_and_path = rest.split("?", 1)[0].split("#", 1)[0]
-    authority, slash, path = host_and_path.partition("/")
-    authority = authority.rpartition("@")[2]
-    return f"{head}{sep}{authority}{slash}{path}"
