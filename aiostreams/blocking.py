@@ -1,4 +1,5 @@
-"""The eventstreams SDK for synchronous code: ``from aiostreams.blocking import SDK``.
+"""The eventstreams SDK for synchronous code: ``from aiostreams.blocking import SDK``;
+and any SSE endpoint: ``aiostreams.blocking.connect(url)`` (see ``_blocking_source``).
 
 Same surface as :class:`aiostreams.SDK`, minus ``await``::
 
@@ -33,6 +34,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _stream
 from . import sdk as _sdk
+from ._blocking_source import EventSource, connect
 from ._retry import RetryConfig
 
 if TYPE_CHECKING:
@@ -41,7 +43,15 @@ if TYPE_CHECKING:
 
     from .sdk._sdk import SecuritySource
 
-__all__ = ["SDK", "EventStream", "Eventstreams", "RequestCall", "StreamCall"]
+__all__ = [
+    "SDK",
+    "EventSource",
+    "EventStream",
+    "Eventstreams",
+    "RequestCall",
+    "StreamCall",
+    "connect",
+]
 
 T = TypeVar("T")
 J = TypeVar("J")
