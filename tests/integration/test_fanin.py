@@ -17,6 +17,7 @@ import aiohttp
 import anyio
 import pytest
 from aiohttp import web
+from support import pool_state
 
 from aiostreams import (
     SDK,
@@ -106,13 +107,6 @@ def opener(session: aiohttp.ClientSession, server: Server) -> Opener:
 
 def tokens(n: int, first: int = 1) -> list[str]:
     return [f'{{"content": "tok{i}"}}' for i in range(first, n + 1)]
-
-
-def pool_state(session: aiohttp.ClientSession) -> tuple[int, int]:
-    """(connections in use, idle in the pool): aiohttp connector internals."""
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    return len(connector._acquired), sum(len(c) for c in connector._conns.values())
 
 
 async def eventually(check: Callable[[], bool], what: str, limit: float = 5.0) -> None:
