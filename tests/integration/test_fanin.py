@@ -538,10 +538,10 @@ async def test_a_wait_cancelled_just_as_an_event_arrives_does_not_lose_it() -> N
     assert consumer is not None
 
     async def source() -> AsyncIterator[int]:
-        await asyncio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # the consumer waits for an event
         yield 1
         consumer.cancel()  # as asyncio.timeout() does, just as event 1 was handed over
-        await asyncio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # it has handled that and waits again
         yield 2
 
     got: list[Any] = []
