@@ -69,7 +69,7 @@ PAGES_WITH_EXAMPLES = frozenset(
     }
 )
 #: Pages about commands and figures, not code.
-PAGES_WITHOUT_EXAMPLES = frozenset({"performance.md"})
+PAGES_WITHOUT_EXAMPLES = frozenset({"performance.md", "api.md"})
 
 _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})[ \t]*(?P<lang>[\w+-]*)(?P<attrs>[^\n`]*)\n"
