@@ -73,6 +73,5 @@ def test_every_exported_name_is_documented(name: str) -> None:
         if not (has_docstring and mentioned):
             undocumented.append(attr)
     assert not undocumented, (
-        f"{name}: exported names without a docstring or a mention in README.md/docs: "
-        f"{undocumented}"
+        f"{name}: exported names without a docstring or a mention in README.md/docs: {undocumented}"
     )
