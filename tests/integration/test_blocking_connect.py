@@ -52,10 +52,16 @@ def test_resumes_across_drops_like_the_async_client(
     with connect(f"{url}/load/resumable?n=10&drop_after=3", reconnect_on_eof=False) as events:
         assert isinstance(events, EventSource)
         received = list(events)
-        assert (events.reconnects, events.connections, events.last_event_id) == (3, 4, "10")
+        assert events.last_event_id == "10"
     assert all(isinstance(e, ServerSentEvent) for e in received)
-    assert [e.id for e in received] == [str(i) for i in range(1, 11)]
-    assert [r.headers.get("Last-Event-ID") for r in requests] == [None, "3", "6", "9"]
+    assert [e.id for e in received] == [str(i) for i in range(1, 11)]  # none lost, none twice
+    # Each reconnect resumed after the last event received.  Usually that is 3, 6, 9,
+    # but an abort can discard events still in flight: then it resumes earlier.
+    sent = [r.headers.get("Last-Event-ID") for r in requests]
+    assert sent[0] is None and len(sent) >= 4
+    resumed = [int(value) for value in sent[1:] if value is not None]
+    assert len(resumed) == len(sent) - 1 and resumed == sorted(set(resumed))
+    assert (events.reconnects, events.connections) == (len(sent) - 1, len(sent))
     assert events.closed
 
 
