@@ -144,9 +144,11 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
             decoder = SSEDecoder()
             async for chunk in response.content.iter_any():
                 for event in decoder.feed(chunk):
+                    # Counted first: on Python 3.10 Ctrl-C raises wherever the loop
+                    # is, so an event already printed must already be counted.
+                    progress.events += 1
                     sys.stdout.write(render(event))
                     sys.stdout.flush()
-                    progress.events += 1
             if decoder.pending_bytes:
                 print(
                     f"note: the stream ended inside an event; its {decoder.pending_bytes} "
