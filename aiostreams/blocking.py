@@ -26,7 +26,7 @@ import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -36,6 +36,7 @@ from . import _stream
 from . import sdk as _sdk
 from ._blocking_source import EventSource, connect
 from ._retry import RetryConfig
+from .models import shared
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SDK",
+    "ChatCall",
     "EventSource",
     "EventStream",
     "Eventstreams",
@@ -350,11 +352,67 @@ class RequestCall(StreamCall[T, J]):
         )
 
 
+class ChatCall(RequestCall[_sdk.ChatEvent, list[shared.ChatCompletionEvent]]):
+    """Blocking ``chat``, typed by its request as :class:`aiostreams.sdk.ChatCall`."""
+
+    __slots__ = ()
+
+    @overload  # type: ignore[override]  # as RequestCall: adds the required request=
+    def __call__(
+        self,
+        *,
+        request: shared.ChatStreamRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[_sdk.ChatEvent]: ...
+
+    @overload
+    def __call__(
+        self,
+        *,
+        request: shared.ChatListRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> list[shared.ChatCompletionEvent]: ...
+
+    @overload
+    def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[_sdk.ChatEvent] | list[shared.ChatCompletionEvent]: ...
+
+    def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[_sdk.ChatEvent] | list[shared.ChatCompletionEvent]:
+        return super().__call__(
+            request=request,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+        )
+
+
 class Eventstreams:
     """``s.eventstreams`` of the blocking SDK: the seven operations."""
 
     def __init__(self, owner: SDK, portal: BlockingPortal, ops: _sdk.Eventstreams) -> None:
-        self.chat = RequestCall(owner, portal, ops.chat)
+        self.chat = ChatCall(owner, portal, ops.chat)
         self.chat_skip_sentinel = RequestCall(owner, portal, ops.chat_skip_sentinel)
         self.different_data_schemas = StreamCall(owner, portal, ops.different_data_schemas)
         self.json = StreamCall(owner, portal, ops.json)

@@ -398,7 +398,7 @@ from typing_extensions import assert_type
 
 import msgspec
 
-from aiostreams import SDK, EventSchema, EventStream
+from aiostreams import SDK, EventSchema, EventStream, blocking
 from aiostreams.models import shared
 
 
@@ -429,6 +429,15 @@ async def chat(s: SDK) -> None:
         EventStream[Event] | list[shared.ChatCompletionEvent],
     )
     assert_type(await s.eventstreams.text(), EventStream[shared.TextEvent])
+
+
+def blocking_chat(s: blocking.SDK) -> None:
+    Event = shared.ChatCompletionEvent | shared.SentinelEvent
+    assert_type(s.eventstreams.chat(request={"prompt": "x"}), blocking.EventStream[Event])
+    assert_type(
+        s.eventstreams.chat(request={"prompt": "x", "stream": False}),
+        list[shared.ChatCompletionEvent],
+    )
 """
 
 
