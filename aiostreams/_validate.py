@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import re
 from typing import Final
-from urllib.parse import urlsplit
-
-from ._request import redact_url
 
 __all__ = [
     "check_header",
@@ -19,7 +16,6 @@ __all__ = [
     "check_method",
     "check_port",
     "check_timeout_ms",
-    "check_url",
 ]
 
 #: RFC 9110 §5.6.2 ``token``: what a method or a header name may contain.
@@ -66,14 +62,3 @@ def check_port(port: int) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be 0-65535 (0 picks a free port), got {port}")
     return port
-
-
-def check_url(url: str) -> str:
-    """An absolute ``http://`` or ``https://`` URL with a host."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"expected an http:// or https:// URL with a host, got {redact_url(url)!r} "
-            "(e.g. http://127.0.0.1:35456/eventstreams/rich)"
-        )
-    return url

@@ -21,9 +21,9 @@ import msgspec
 from multidict import CIMultiDict
 
 from . import ServerSentEvent, SSEDecoder, __version__
-from ._request import DEFAULT_SENSITIVE_HEADERS, redact_url
-from ._validate import check_header, check_header_value, check_method, check_port, check_url
-from .errors import AiostreamsError
+from ._request import DEFAULT_SENSITIVE_HEADERS, redact_url, split_url
+from ._validate import check_header, check_header_value, check_method, check_port
+from .errors import AiostreamsError, InvalidURL
 
 #: Exit statuses of ``aiostreams stream`` (argparse itself uses 2 for usage errors).
 EXIT_OK: Final = 0
@@ -275,6 +275,15 @@ def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
     return convert
 
 
+def _url(text: str) -> str:
+    """An http(s) URL that can work (the checks of ``connect()``), shown redacted."""
+    try:
+        split_url(text, "URL")
+    except InvalidURL as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _port(text: str) -> int:
     try:
         return check_port(int(text))
@@ -494,7 +503,7 @@ def _parser() -> argparse.ArgumentParser:
         "2 usage error, 130 interrupted by Ctrl-C",
     )  # fmt: skip
     stream.add_argument(
-        "url", metavar="URL", type=_checked(check_url),
+        "url", metavar="URL", type=_url,
         help="the endpoint, http:// or https://, e.g. http://127.0.0.1:35456/...",
     )  # fmt: skip
     stream.add_argument(

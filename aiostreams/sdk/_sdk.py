@@ -23,7 +23,7 @@ from .._request import (
 from .._retry import NO_RETRIES, RetryConfig
 from .._session import create_session
 from .._stream import EventStream
-from .._validate import check_timeout_ms, check_url
+from .._validate import check_timeout_ms
 from ..models import shared
 from ._operations import (
     CHAT,
@@ -120,8 +120,6 @@ class SDK:
         check_timeout_ms("timeout_ms", timeout_ms)
         _check_retries("retry_config", retry_config)
         _check_security(security)
-        if server_url is not None:
-            check_url(server_url)
         self.security = security
         self.global_header_param = global_header_param
         self.global_hidden_query_param = global_hidden_query_param
@@ -251,8 +249,6 @@ class SDK:
         """The HTTP request of one call: URL, headers (global, security, per call), query, body."""
         if self._closed:
             raise RuntimeError("SDK is closed: make a new SDK (or use it inside `async with`)")
-        if server_url is not None:
-            check_url(server_url)
         accept = "text/event-stream"
         if operation.json_type is not None:
             accept += ", application/json;q=0.9"

@@ -84,17 +84,17 @@ BAD_INPUTS: list[tuple[list[str], int, str]] = [
         ["stream", f"user:{SECRET}@localhost:8000/events?token={SECRET}"],
         2,
         (
-            "aiostreams stream: error: argument URL: expected an http:// or https:// URL with a "
-            "host, got 'localhost:8000/events' (e.g. http://127.0.0.1:35456/eventstreams/rich) "
+            "aiostreams stream: error: argument URL: URL='localhost:8000/events' cannot be used: "
+            "it has no http:// or https:// scheme; use http://host:port/path or https://... "
             "(see aiostreams stream --help)"
         ),
     ),
     (
-        ["stream", "not a url"],
+        ["stream", "ftp://127.0.0.1/events"],
         2,
         (
-            "aiostreams stream: error: argument URL: expected an http:// or https:// URL with a "
-            "host, got 'not a url' (e.g. http://127.0.0.1:35456/eventstreams/rich) "
+            "aiostreams stream: error: argument URL: URL='ftp://127.0.0.1/events' cannot be used: "
+            "the scheme 'ftp' is not supported; use http://host:port/path or https://... "
             "(see aiostreams stream --help)"
         ),
     ),

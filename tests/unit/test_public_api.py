@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_MODULES = [
     "aiostreams",
     "aiostreams.blocking",
+    "aiostreams.distributed",
     "aiostreams.errors",
     "aiostreams.models",
     "aiostreams.models.errors",
