@@ -542,7 +542,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_record_replay(commands: argparse._SubParsersAction[_Parser]) -> None:
     record = _command(
         commands, "record", run_record,
         "record a response (status, headers without secrets, every chunk with its "
@@ -553,10 +553,10 @@ def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "The file is JSON Lines (docs/testing.md): a header line, one line per chunk,\n"
         "an end line. Authorization, cookies, API keys and user:password@ are removed.",
     )  # fmt: skip
-    record.add_argument("url", metavar="URL", help="the endpoint to record")
+    record.add_argument("url", metavar="URL", type=_url, help="the endpoint to record")
     record.add_argument("-o", "--out", required=True, metavar="FILE", help="the recording to write")
     record.add_argument(
-        "-X", "--request", dest="method", type=str.upper, metavar="METHOD",
+        "-X", "--request", dest="method", type=_checked(check_method), metavar="METHOD",
         help="HTTP method (default: GET, or POST with a body)",
     )  # fmt: skip
     record.add_argument(
@@ -581,7 +581,7 @@ def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
     replay.add_argument(
-        "--port", type=int, default=35456, help="port; 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=35456, help="port; 0 picks a free one (default: %(default)s)"
     )
     replay.add_argument(
         "--pace", type=_non_negative, default=1.0,

@@ -107,6 +107,31 @@ BAD_INPUTS: list[tuple[list[str], int, str]] = [
         ),
     ),
     (
+        ["record", "-X", "GET POST", "http://127.0.0.1:1/", "-o", "out.jsonl"],
+        2,
+        (
+            "aiostreams record: error: argument -X/--request: HTTP method must be one word such "
+            "as GET or POST, got 'GET POST' (see aiostreams record --help)"
+        ),
+    ),
+    (
+        ["record", "127.0.0.1:1/events", "-o", "out.jsonl"],
+        2,
+        (
+            "aiostreams record: error: argument URL: URL='127.0.0.1:1/events' cannot be used: "
+            "it has no http:// or https:// scheme; use http://host:port/path or https://... "
+            "(see aiostreams record --help)"
+        ),
+    ),
+    (
+        ["replay", "recording.jsonl", "--port", "70000"],
+        2,
+        (
+            "aiostreams replay: error: argument --port: port must be a whole number 0-65535 "
+            "(0 picks a free port), got '70000' (see aiostreams replay --help)"
+        ),
+    ),
+    (
         ["stream", "http://127.0.0.1:1/", "--pace", "1"],
         2,
         "aiostreams: error: unrecognized arguments: --pace 1 (see aiostreams --help)",
