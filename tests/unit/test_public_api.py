@@ -25,6 +25,7 @@ PUBLIC_MODULES = [
     "aiostreams.models.shared",
     "aiostreams.sdk",
     "aiostreams.server",
+    "aiostreams.testing",
 ]
 
 
