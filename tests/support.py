@@ -3,9 +3,18 @@
 
 from __future__ import annotations
 
+import signal
+
 import aiohttp
 
-__all__ = ["pool_state"]
+__all__ = ["default_sigint", "pool_state"]
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child a test interrupts with SIGINT: Ctrl-C as a terminal
+    delivers it, even when the test run was started with SIGINT ignored
+    (``trap '' INT``), a disposition children inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def pool_state(session: aiohttp.ClientSession) -> tuple[int, int]:

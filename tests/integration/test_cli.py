@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from support import default_sigint
 
 from aiostreams.cli import _missing_extra, main
 from aiostreams.server import RequestRecord, ServerProcess
@@ -150,17 +151,11 @@ async def test_stream_sends_body_headers_and_last_event_id(
     assert record.headers["Last-Event-ID"] == "job-0"
 
 
-def _default_sigint() -> None:
-    """In the child: Ctrl-C as a terminal delivers it, even when the test run itself
-    was started with SIGINT ignored (``trap '' INT``), which a child would inherit."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 async def test_stream_ctrl_c_reports_the_count(eventstreams_server: str) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "aiostreams", "stream", f"{eventstreams_server}/load/chat?n=1&hold=30",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         assert process.stdout is not None
