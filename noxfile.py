@@ -1,16 +1,25 @@
-"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s bench``, ``nox -s docs``,
-``nox -s soak``."""
+"""Developer tasks: ``nox -s tests``, ``nox -s lint``, ``nox -s package``, ``nox -s bench``,
+``nox -s docs``, ``nox -s soak``."""
 
 from __future__ import annotations
+
+import glob
+import os
+import shutil
 
 import nox
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
+# ``tests`` runs on every supported Python the machine has; a missing one is
+# skipped, not failed (CI decides which ones must exist: see .ci/run).
 nox.options.error_on_missing_interpreters = False
 
+#: The declared range (pyproject's requires-python and classifiers).
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
-@nox.session
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite (pytest exits non-zero when no test ran, so zero tests fail).
 
@@ -27,6 +36,15 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "aiostreams", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "aiostreams", "tests", "benchmarks", "noxfile.py")
     session.run("mypy", "--strict", "aiostreams")
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel into dist/ and check their metadata with twine."""
+    session.install("build>=1.2", "twine>=5")
+    shutil.rmtree("dist", ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", "dist")
+    session.run("twine", "check", "--strict", *sorted(glob.glob(os.path.join("dist", "*"))))
 
 
 @nox.session

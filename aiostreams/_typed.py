@@ -22,7 +22,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from itertools import repeat
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import msgspec
 
@@ -45,6 +45,9 @@ from .errors import AiostreamsError, ResponseValidationError, StreamError
 __all__ = ["EventSchema", "TypedDecoder"]
 
 T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
 
 _DATA_PREFIX = b"data: "
 #: msgspec raises UnicodeDecodeError for invalid UTF-8 inside a JSON string.
@@ -99,6 +102,61 @@ class EventSchema(Generic[T]):
         unknown: ``"raise"`` (default) a :class:`ResponseValidationError` for an
             event name no type declares, or ``"skip"`` such events.
     """
+
+    # Typing only: ``EventSchema(A, B)`` is an ``EventSchema[A | B]`` without an
+    # annotation.  With ``sentinel_type`` or more than three types, annotate it.
+    @overload
+    def __init__(
+        self: EventSchema[T1],
+        type1: type[T1],
+        /,
+        *,
+        data_types: Mapping[str, Any] | None = None,
+        sentinel: str | None = None,
+        sentinel_type: None = None,
+        errors: Mapping[str, Any] | None = None,
+        unknown: Literal["raise", "skip"] = "raise",
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: EventSchema[T1 | T2],
+        type1: type[T1],
+        type2: type[T2],
+        /,
+        *,
+        data_types: Mapping[str, Any] | None = None,
+        sentinel: str | None = None,
+        sentinel_type: None = None,
+        errors: Mapping[str, Any] | None = None,
+        unknown: Literal["raise", "skip"] = "raise",
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: EventSchema[T1 | T2 | T3],
+        type1: type[T1],
+        type2: type[T2],
+        type3: type[T3],
+        /,
+        *,
+        data_types: Mapping[str, Any] | None = None,
+        sentinel: str | None = None,
+        sentinel_type: None = None,
+        errors: Mapping[str, Any] | None = None,
+        unknown: Literal["raise", "skip"] = "raise",
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        *types: type[Any],
+        data_types: Mapping[str, Any] | None = None,
+        sentinel: str | None = None,
+        sentinel_type: type[Any] | None = None,
+        errors: Mapping[str, Any] | None = None,
+        unknown: Literal["raise", "skip"] = "raise",
+    ) -> None: ...
 
     def __init__(
         self,

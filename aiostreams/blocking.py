@@ -1,4 +1,5 @@
-"""The eventstreams SDK for synchronous code: ``from aiostreams.blocking import SDK``.
+"""The eventstreams SDK for synchronous code: ``from aiostreams.blocking import SDK``;
+and any SSE endpoint: ``aiostreams.blocking.connect(url)`` (see ``_blocking_source``).
 
 Same surface as :class:`aiostreams.SDK`, minus ``await``::
 
@@ -25,7 +26,7 @@ import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -33,7 +34,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _stream
 from . import sdk as _sdk
+from ._blocking_source import EventSource, connect
 from ._retry import RetryConfig
+from .models import shared
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -42,7 +45,16 @@ if TYPE_CHECKING:
     from ._stats import StreamStats
     from .sdk._sdk import SecuritySource
 
-__all__ = ["SDK", "EventStream", "Eventstreams", "RequestCall", "StreamCall"]
+__all__ = [
+    "SDK",
+    "ChatCall",
+    "EventSource",
+    "EventStream",
+    "Eventstreams",
+    "RequestCall",
+    "StreamCall",
+    "connect",
+]
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -347,11 +359,67 @@ class RequestCall(StreamCall[T, J]):
         )
 
 
+class ChatCall(RequestCall[_sdk.ChatEvent, list[shared.ChatCompletionEvent]]):
+    """Blocking ``chat``, typed by its request as :class:`aiostreams.sdk.ChatCall`."""
+
+    __slots__ = ()
+
+    @overload  # type: ignore[override]  # as RequestCall: adds the required request=
+    def __call__(
+        self,
+        *,
+        request: shared.ChatStreamRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[_sdk.ChatEvent]: ...
+
+    @overload
+    def __call__(
+        self,
+        *,
+        request: shared.ChatListRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> list[shared.ChatCompletionEvent]: ...
+
+    @overload
+    def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[_sdk.ChatEvent] | list[shared.ChatCompletionEvent]: ...
+
+    def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[_sdk.ChatEvent] | list[shared.ChatCompletionEvent]:
+        return super().__call__(
+            request=request,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+        )
+
+
 class Eventstreams:
     """``s.eventstreams`` of the blocking SDK: the seven operations."""
 
     def __init__(self, owner: SDK, portal: BlockingPortal, ops: _sdk.Eventstreams) -> None:
-        self.chat = RequestCall(owner, portal, ops.chat)
+        self.chat = ChatCall(owner, portal, ops.chat)
         self.chat_skip_sentinel = RequestCall(owner, portal, ops.chat_skip_sentinel)
         self.different_data_schemas = StreamCall(owner, portal, ops.different_data_schemas)
         self.json = StreamCall(owner, portal, ops.json)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
@@ -21,13 +22,15 @@ import msgspec
 from multidict import CIMultiDict
 
 from . import ServerSentEvent, SSEDecoder, __version__
-from ._request import DEFAULT_SENSITIVE_HEADERS, redact_url
+from ._request import DEFAULT_SENSITIVE_HEADERS, redact_url, split_url
 from ._stats import StreamStats
-from .errors import AiostreamsError
+from ._validate import check_header, check_header_value, check_method, check_port
+from .errors import AiostreamsError, InvalidURL
 
 #: Exit statuses of ``aiostreams stream`` (argparse itself uses 2 for usage errors).
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2  # argparse's status for a bad command line
 EXIT_INTERRUPTED: Final = 130  # 128 + SIGINT, as shells report a Ctrl-C'd program
 
 
@@ -102,6 +105,13 @@ class _StreamFailed(Exception):
 
 def run_stream(args: argparse.Namespace) -> int:
     """Print the events of an SSE endpoint as they arrive."""
+    userinfo = args.url.partition("://")[2].split("/", 1)[0].rpartition("@")[0]
+    if userinfo and any(name.lower() == "authorization" for name, _ in args.headers):
+        return _usage_error(
+            "stream",
+            "pass credentials either in the URL (user:pass@) or in -H 'Authorization: ...', "
+            "not both",
+        )
     progress = _Progress()
     try:
         asyncio.run(_stream(args, progress))
@@ -159,9 +169,11 @@ async def _stream(args: argparse.Namespace, progress: _Progress) -> None:
                 events = decoder.feed(chunk)
                 stats.read(len(chunk), len(events))
                 for event in events:
+                    # Counted first: on Python 3.10 Ctrl-C raises wherever the loop
+                    # is, so an event already printed must already be counted.
+                    progress.events += 1
                     sys.stdout.write(render(event))
                     sys.stdout.flush()
-                    progress.events += 1
             if decoder.pending_bytes:
                 print(
                     f"note: the stream ended inside an event; its {decoder.pending_bytes} "
@@ -199,7 +211,7 @@ def _secrets_of(url: str, headers: CIMultiDict[str]) -> list[str]:
 def _hide(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "<redacted>")
-    return text
+    return " ".join(text.split())  # one line on stderr, whatever the message held
 
 
 def _events(count: int) -> str:
@@ -258,9 +270,52 @@ def _render_json(event: ServerSentEvent) -> str:
 
 def _header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
-    if not colon or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
-    return name.strip(), value.strip()
+    if not colon or not name.strip():  # the text is not shown: it may hold a credential
+        raise argparse.ArgumentTypeError("expected 'Name: value' (a name, a colon, the value)")
+    name, value = name.strip(), value.strip()
+    try:
+        check_header(name, value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, value
+
+
+def _last_event_id(text: str) -> str:
+    try:
+        check_header_value("Last-Event-ID", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse ``type=`` from a ``_validate`` check: its ValueError is the message."""
+
+    def convert(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _url(text: str) -> str:
+    """An http(s) URL that can work (the checks of ``connect()``), shown redacted."""
+    try:
+        split_url(text, "URL")
+    except InvalidURL as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _port(text: str) -> int:
+    try:
+        return check_port(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"port must be a whole number 0-65535 (0 picks a free port), got {text!r}"
+        ) from None
 
 
 # -- record / replay ----------------------------------------------------------------
@@ -358,15 +413,60 @@ def run_bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    missing = _missing_extra("bench")
+    if missing:
+        print(
+            f"error: aiostreams bench needs the bench extra (missing: {', '.join(missing)}); "
+            "install it with: python3 -m pip install 'aiostreams[bench]'",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     forwarded = args.bench_args[1:] if args.bench_args[:1] == ["--"] else args.bench_args
     return subprocess.call([sys.executable, "-m", "benchmarks", *forwarded])
+
+
+def _missing_extra(extra: str) -> list[str]:
+    """The distributions of aiostreams' optional ``extra`` that are not installed
+    (read from the installed package's own metadata; ``[]`` when it has none)."""
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("aiostreams") or []
+    except metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return []
+    missing = []
+    marker = re.compile(rf"""extra\s*==\s*["']{re.escape(extra)}["']""")
+    for requirement in requirements:
+        spec, _, env = requirement.partition(";")
+        if not marker.search(env):
+            continue
+        name = re.split(r"[\s\[<>=!~;(]", spec.strip(), maxsplit=1)[0]
+        try:
+            metadata.version(name)
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
 
 
 # -- the parser -------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (and status 2), never the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _usage_error(command: str, message: str) -> int:
+    print(
+        f"aiostreams {command}: error: {message} (see aiostreams {command} --help)", file=sys.stderr
+    )
+    return EXIT_USAGE
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aiostreams",
         description=__doc__,
         epilog=(
@@ -404,13 +504,16 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
-        "--port", type=int, default=35456, help="port; 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=35456, help="port; 0 picks a free one (default: %(default)s)"
     )
     serve.add_argument(
         "--pace", type=_non_negative, default=0.1,
         help="seconds between the writes of a reference stream (default: %(default)s)",
     )  # fmt: skip
-    serve.add_argument("--api-key", help="require this exact Authorization header on every request")
+    serve.add_argument(
+        "--api-key", metavar="KEY",
+        help="require this exact Authorization header on every request (default: none)",
+    )  # fmt: skip
     serve.add_argument(
         "-q", "--quiet", action="store_true",
         help="do not log a line per request on stderr (logger aiostreams.server, INFO)",
@@ -428,9 +531,12 @@ def _parser() -> argparse.ArgumentParser:
         "exit status: 0 stream ended, 1 HTTP/connection/decoding error,\n"
         "2 usage error, 130 interrupted by Ctrl-C",
     )  # fmt: skip
-    stream.add_argument("url", metavar="URL", help="the endpoint, e.g. http://127.0.0.1:35456/...")
     stream.add_argument(
-        "-X", "--request", dest="method", type=str.upper, metavar="METHOD",
+        "url", metavar="URL", type=_url,
+        help="the endpoint, http:// or https://, e.g. http://127.0.0.1:35456/...",
+    )  # fmt: skip
+    stream.add_argument(
+        "-X", "--request", dest="method", type=_checked(check_method), metavar="METHOD",
         help="HTTP method (default: GET, or POST with -d)",
     )  # fmt: skip
     stream.add_argument(
@@ -446,8 +552,9 @@ def _parser() -> argparse.ArgumentParser:
         help='print one JSON object per event: {"event", "data", "id", "retry"}',
     )  # fmt: skip
     stream.add_argument(
-        "--last-event-id", metavar="ID", help="send Last-Event-ID to resume after event ID"
-    )
+        "--last-event-id", metavar="ID", type=_last_event_id,
+        help="send Last-Event-ID to resume after event ID",
+    )  # fmt: skip
     stream.add_argument(
         "--stats", action="store_true",
         help="print the stream's statistics to stderr at the end (also on Ctrl-C): events, "
@@ -469,7 +576,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_record_replay(commands: argparse._SubParsersAction[_Parser]) -> None:
     record = _command(
         commands, "record", run_record,
         "record a response (status, headers without secrets, every chunk with its "
@@ -480,10 +587,10 @@ def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "The file is JSON Lines (docs/testing.md): a header line, one line per chunk,\n"
         "an end line. Authorization, cookies, API keys and user:password@ are removed.",
     )  # fmt: skip
-    record.add_argument("url", metavar="URL", help="the endpoint to record")
+    record.add_argument("url", metavar="URL", type=_url, help="the endpoint to record")
     record.add_argument("-o", "--out", required=True, metavar="FILE", help="the recording to write")
     record.add_argument(
-        "-X", "--request", dest="method", type=str.upper, metavar="METHOD",
+        "-X", "--request", dest="method", type=_checked(check_method), metavar="METHOD",
         help="HTTP method (default: GET, or POST with a body)",
     )  # fmt: skip
     record.add_argument(
@@ -508,7 +615,7 @@ def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
     )
     replay.add_argument(
-        "--port", type=int, default=35456, help="port; 0 picks a free one (default: %(default)s)"
+        "--port", type=_port, default=35456, help="port; 0 picks a free one (default: %(default)s)"
     )
     replay.add_argument(
         "--pace", type=_non_negative, default=1.0,
@@ -520,7 +627,7 @@ def _add_record_replay(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[_Parser],
     name: str,
     run: Callable[[argparse.Namespace], int],
     summary: str,

@@ -12,14 +12,16 @@ GC they are cheaper to create, which matters at a million events per second.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 import msgspec
 
 __all__ = [
     "ChatCompletionEvent",
     "ChatCompletionEventData",
+    "ChatListRequest",
     "ChatRequest",
+    "ChatStreamRequest",
     "DifferentDataSchemas",
     "HeartbeatEvent",
     "JSONEvent",
@@ -49,6 +51,28 @@ class ChatRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     prompt: str
     stream: bool | None = None
+
+
+# What a type checker knows of ``chat(request={...})``: a dict literal without
+# ``"stream": False`` opens a stream, with it the answer is a list (the SDK's
+# overloads pick the return type from these; at run time they are plain dicts).
+
+
+class _ChatPrompt(TypedDict):
+    prompt: str
+
+
+class ChatStreamRequest(_ChatPrompt, total=False):
+    """``chat``'s request as a dict that streams: ``stream`` absent, ``True`` or ``None``."""
+
+    stream: Literal[True] | None
+
+
+class ChatListRequest(TypedDict):
+    """``chat``'s request as a dict that asks for one JSON answer: ``"stream": False``."""
+
+    prompt: str
+    stream: Literal[False]
 
 
 # -- chat, chat_skip_sentinel, json ---------------------------------------------------

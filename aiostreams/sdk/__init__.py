@@ -6,12 +6,22 @@ transport (``aiostreams._request``, ``_stream``) knows nothing of these models.
 """
 
 from ._operations import OPERATIONS, Operation
-from ._sdk import DEFAULT_SERVER_URL, SDK, Eventstreams, RequestCall, StreamCall
+from ._sdk import (
+    DEFAULT_SERVER_URL,
+    SDK,
+    ChatCall,
+    ChatEvent,
+    Eventstreams,
+    RequestCall,
+    StreamCall,
+)
 
 __all__ = [
     "DEFAULT_SERVER_URL",
     "OPERATIONS",
     "SDK",
+    "ChatCall",
+    "ChatEvent",
     "Eventstreams",
     "Operation",
     "RequestCall",

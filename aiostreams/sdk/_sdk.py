@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -24,6 +24,7 @@ from .._retry import NO_RETRIES, RetryConfig
 from .._session import create_session
 from .._stats import new_stats
 from .._stream import EventStream
+from .._validate import check_timeout_ms
 from ..models import shared
 from ._operations import (
     CHAT,
@@ -39,7 +40,15 @@ from ._operations import (
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-__all__ = ["DEFAULT_SERVER_URL", "SDK", "Eventstreams", "RequestCall", "StreamCall"]
+__all__ = [
+    "DEFAULT_SERVER_URL",
+    "SDK",
+    "ChatCall",
+    "ChatEvent",
+    "Eventstreams",
+    "RequestCall",
+    "StreamCall",
+]
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -109,10 +118,9 @@ class SDK:
     ) -> None:
         if session is not None and session_factory is not None:
             raise TypeError("pass either session= or session_factory=, not both")
-        if timeout_ms is not None and timeout_ms <= 0:
-            raise ValueError(
-                f"timeout_ms must be a positive number of milliseconds, got {timeout_ms}"
-            )
+        check_timeout_ms("timeout_ms", timeout_ms)
+        _check_retries("retry_config", retry_config)
+        _check_security(security)
         self.security = security
         self.global_header_param = global_header_param
         self.global_hidden_query_param = global_hidden_query_param
@@ -125,6 +133,7 @@ class SDK:
         self.timeout_ms = timeout_ms
         self._session = session
         self._owns_session = session is None
+        self._closed = False
         self._session_factory = session_factory or create_session
         # Streams still open at aclose() are closed first: closing only the session
         # would leave their aiohttp Connection objects to warn "Unclosed connection".
@@ -141,13 +150,28 @@ class SDK:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session (made on first use)."""
-        if self._session is None or (self._owns_session and self._session.closed):
+        """The aiohttp session (made on first use).
+
+        Raises:
+            RuntimeError: the SDK is closed (a closed SDK never makes a new session).
+        """
+        if self._closed:
+            raise RuntimeError("SDK is closed: make a new SDK (or use it inside `async with`)")
+        if self._session is None:
             self._session = self._session_factory()
         return self._session
 
+    @property
+    def closed(self) -> bool:
+        """:meth:`aclose` was called (or the ``async with`` block was left)."""
+        return self._closed
+
     async def aclose(self) -> None:
-        """Close the streams still open, then the session if the SDK made it (idempotent)."""
+        """Close the streams still open, then the session if the SDK made it (idempotent).
+
+        The SDK cannot be used afterwards: every call raises ``RuntimeError("SDK is closed")``.
+        """
+        self._closed = True
         for stream in list(self._streams):
             await stream.aclose()
         self._streams.clear()
@@ -187,6 +211,8 @@ class SDK:
             ConnectError, StreamTimeout: see :func:`aiostreams._request.send`.
             ValueError: ``request`` does not fit the operation's request type.
         """
+        _check_retries("retries", retries)
+        check_timeout_ms("timeout_ms", timeout_ms)
         http_request = self.build_request(
             operation, request, server_url=server_url, http_headers=http_headers
         )
@@ -232,6 +258,8 @@ class SDK:
         http_headers: Mapping[str, str] | None = None,
     ) -> HTTPRequest:
         """The HTTP request of one call: URL, headers (global, security, per call), query, body."""
+        if self._closed:
+            raise RuntimeError("SDK is closed: make a new SDK (or use it inside `async with`)")
         accept = "text/event-stream"
         if operation.json_type is not None:
             accept += ", application/json;q=0.9"
@@ -390,6 +418,71 @@ class RequestCall(StreamCall[T, J]):
         return self._connect(request, server_url, http_headers, reconnect_on_eof, options)
 
 
+#: What ``chat`` streams.
+ChatEvent = shared.ChatCompletionEvent | shared.SentinelEvent
+
+
+class ChatCall(RequestCall[ChatEvent, list[shared.ChatCompletionEvent]]):
+    """``chat``: typed by its request, so ``async with res`` type-checks.
+
+    A dict literal without ``"stream": False`` (:class:`~aiostreams.models.shared.ChatStreamRequest`)
+    returns an ``EventStream``; with it (:class:`~aiostreams.models.shared.ChatListRequest`) a
+    list; anything else (a ``ChatRequest``, a ``dict[str, ...]`` variable) the union of both.
+    """
+
+    __slots__ = ()
+
+    @overload  # type: ignore[override]  # as RequestCall: adds the required request=
+    async def __call__(
+        self,
+        *,
+        request: shared.ChatStreamRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[ChatEvent]: ...
+
+    @overload
+    async def __call__(
+        self,
+        *,
+        request: shared.ChatListRequest,
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> list[shared.ChatCompletionEvent]: ...
+
+    @overload
+    async def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[ChatEvent] | list[shared.ChatCompletionEvent]: ...
+
+    async def __call__(
+        self,
+        *,
+        request: msgspec.Struct | Mapping[str, Any],
+        retries: RetryConfig | None = None,
+        server_url: str | None = None,
+        timeout_ms: int | None = None,
+        http_headers: Mapping[str, str] | None = None,
+    ) -> EventStream[ChatEvent] | list[shared.ChatCompletionEvent]:
+        return await super().__call__(
+            request=request,
+            retries=retries,
+            server_url=server_url,
+            timeout_ms=timeout_ms,
+            http_headers=http_headers,
+        )
+
+
 class Eventstreams:
     """``sdk.eventstreams``: the seven operations (see ``aiostreams.sdk._operations``).
 
@@ -398,13 +491,47 @@ class Eventstreams:
     """
 
     def __init__(self, sdk: SDK) -> None:
-        self.chat = RequestCall(sdk, CHAT)
+        self.chat = ChatCall(sdk, CHAT)
         self.chat_skip_sentinel = RequestCall(sdk, CHAT_SKIP_SENTINEL)
         self.different_data_schemas = StreamCall(sdk, DIFFERENT_DATA_SCHEMAS)
         self.json = StreamCall(sdk, JSON)
         self.multiline = StreamCall(sdk, MULTILINE)
         self.rich = StreamCall(sdk, RICH)
         self.text = StreamCall(sdk, TEXT)
+
+
+def _check_retries(name: str, retries: object) -> None:
+    if retries is not None and not isinstance(retries, RetryConfig):
+        raise TypeError(
+            f"{name} must be a RetryConfig (e.g. RetryConfig(strategy='backoff')) or None, "
+            f"got {type(retries).__name__}"
+        )
+
+
+def _check_security(security: object) -> None:
+    """Refuse, at construction, what would fail or silently send no credentials later.
+
+    Messages name types and keys, never a value (it may be the key itself)."""
+    if security is None or isinstance(security, shared.Security):
+        return
+    if isinstance(security, Mapping):
+        unknown = sorted(str(key) for key in security if key != "api_key_auth")
+        if unknown:
+            raise ValueError(
+                f"security has unknown key(s) {unknown}: the only key is 'api_key_auth' "
+                "(or pass shared.Security(api_key_auth='Token ...'))"
+            )
+        try:
+            msgspec.convert(security, shared.Security)
+        except msgspec.ValidationError as exc:
+            raise TypeError(f"security does not fit Security(api_key_auth=...): {exc}") from None
+        return
+    if not callable(security):
+        raise TypeError(
+            "security must be shared.Security(api_key_auth='Token ...'), a dict "
+            "{'api_key_auth': ...} or a callable returning a Security, "
+            f"got {type(security).__name__}"
+        )
 
 
 def _param(value: object) -> str:

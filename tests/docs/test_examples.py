@@ -70,7 +70,7 @@ PAGES_WITH_EXAMPLES = frozenset(
     }
 )
 #: Pages about commands and figures, not code.
-PAGES_WITHOUT_EXAMPLES = frozenset({"performance.md"})
+PAGES_WITHOUT_EXAMPLES = frozenset({"performance.md", "api.md"})
 
 _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})[ \t]*(?P<lang>[\w+-]*)(?P<attrs>[^\n`]*)\n"
@@ -383,3 +383,104 @@ def test_pytest_modules_run_with_the_page_files(tmp_path: Path, answer: int, pas
         assert problem is None, problem
     else:
         assert problem is not None and "assert 42 == 41" in problem
+
+
+# -- the examples type-check -------------------------------------------------------
+
+#: A deliberately wrong script checked with the examples: proves mypy really ran
+#: over them (it must report this one, and only this one).
+_CANARY = 'import aiostreams\n\ncount: int = aiostreams.SSEDecoder().feed(b"")\n'
+
+
+#: Types the examples rely on, checked in the same mypy run (assert_type is an error
+#: when the inferred type differs).
+_TYPES = """\
+from typing_extensions import assert_type
+
+import msgspec
+
+from aiostreams import SDK, EventSchema, EventStream, blocking
+from aiostreams.models import shared
+
+
+class A(msgspec.Struct):
+    data: str
+
+
+class B(msgspec.Struct):
+    data: int
+
+
+assert_type(EventSchema(A), EventSchema[A])
+assert_type(EventSchema(A, B, sentinel="[DONE]"), EventSchema[A | B])
+
+
+async def chat(s: SDK) -> None:
+    Event = shared.ChatCompletionEvent | shared.SentinelEvent
+    assert_type(await s.eventstreams.chat(request={"prompt": "x"}), EventStream[Event])
+    assert_type(
+        await s.eventstreams.chat(request={"prompt": "x", "stream": True}), EventStream[Event]
+    )
+    assert_type(
+        await s.eventstreams.chat(request={"prompt": "x", "stream": False}),
+        list[shared.ChatCompletionEvent],
+    )
+    assert_type(
+        await s.eventstreams.chat(request=shared.ChatRequest(prompt="x")),
+        EventStream[Event] | list[shared.ChatCompletionEvent],
+    )
+    assert_type(await s.eventstreams.text(), EventStream[shared.TextEvent])
+
+
+def blocking_chat(s: blocking.SDK) -> None:
+    Event = shared.ChatCompletionEvent | shared.SentinelEvent
+    assert_type(s.eventstreams.chat(request={"prompt": "x"}), blocking.EventStream[Event])
+    assert_type(
+        s.eventstreams.chat(request={"prompt": "x", "stream": False}),
+        list[shared.ChatCompletionEvent],
+    )
+"""
+
+
+def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
+    """Every python block, as written, is clean under ``mypy --strict``: the API's
+    types hold for the code the docs show (e.g. ``async with res`` after
+    ``res = await s.eventstreams.chat(request={...})``)."""
+    pytest.importorskip("mypy", reason="mypy is in the test and lint extras")
+    names: dict[str, str] = {}
+    for example in EXAMPLES:
+        name = re.sub(r"\W", "_", example.page) + f"_line{example.line}.py"
+        names[name] = example.page
+        # Blank lines in front keep mypy's line numbers those of the page.
+        (tmp_path / name).write_text("\n" * (example.line - 1) + example.code, encoding="utf-8")
+    (tmp_path / "canary.py").write_text(_CANARY, encoding="utf-8")
+    (tmp_path / "api_types.py").write_text(_TYPES, encoding="utf-8")
+    names["api_types.py"] = "api_types.py"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--cache-dir",
+            str(ROOT / ".mypy_cache" / "docs-examples"),
+            *sorted(names),
+            "canary.py",
+        ],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    canary = [line for line in errors if line.startswith("canary.py:3:")]
+    assert canary, f"mypy did not check the examples:\n{done.stdout}{done.stderr}"
+    problems = [
+        f"{names[line.split(':', 1)[0]]}:{line.split(':', 1)[1]}"
+        for line in errors
+        if not line.startswith("canary.py:")
+    ]
+    assert not problems, "examples that fail mypy --strict (page:line):\n" + "\n".join(problems)

@@ -16,9 +16,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 from anyio.from_thread import start_blocking_portal
+from support import pool_state
 
 import aiostreams
 from aiostreams import RetryConfig
@@ -79,13 +79,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.005)
-
-
-def pool_state(s: SDK) -> tuple[int, int]:
-    """(in use, idle in the pool): aiohttp connector internals, see test_stream.py."""
-    connector = s.sdk.session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    return len(connector._acquired), sum(len(c) for c in connector._conns.values())
 
 
 def call(s: SDK, name: str, **kw: Any) -> Any:
@@ -159,7 +152,7 @@ def test_every_operation_matches_the_async_sdk(
             assert res.status == 200
             events = list(res)
         assert events == expected
-        assert pool_state(s) == (0, 1)
+        assert pool_state(s.sdk.session) == (0, 1)
 
 
 def test_json_events_and_request_sent(server: tuple[str, deque[RequestRecord]]) -> None:
@@ -195,7 +188,7 @@ def test_break_releases_the_connection(server: tuple[str, deque[RequestRecord]])
         res = s.eventstreams.text()
         for _ in res:
             break
-        wait_until(lambda: pool_state(s) == (0, 0))
+        wait_until(lambda: pool_state(s.sdk.session) == (0, 0))
         assert res.closed
 
 
@@ -218,8 +211,8 @@ def test_leaving_with_releases_the_connection(server: tuple[str, deque[RequestRe
     with SDK(server_url=url) as s:
         with s.eventstreams.text() as res:
             assert next(res).data == "Hello"  # the stream itself: no loop iterator to drop
-            assert pool_state(s) == (1, 0)
-        assert pool_state(s) == (0, 0)
+            assert pool_state(s.sdk.session) == (1, 0)
+        assert pool_state(s.sdk.session) == (0, 0)
         assert res.closed
 
 

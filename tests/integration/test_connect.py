@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
+import anyio
 import msgspec
 import pytest
 from aiohttp import web
@@ -442,7 +443,7 @@ async def test_aclose_from_another_task_ends_the_reader_without_a_reconnect(
     async with connect(url, retry_ms=10_000, on_reconnect=infos.append) as source:
         assert (await source.__anext__()).data == "e1"
         reader = asyncio.ensure_future(source.__anext__())
-        await asyncio.sleep(0.1)  # the reader waits for bytes
+        await anyio.wait_all_tasks_blocked()  # the reader waits for bytes
         await source.aclose()
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(reader, 2)  # not after the 10 s reconnection time
@@ -461,7 +462,7 @@ async def test_aclose_from_another_task_ends_the_wait_before_a_reconnect(
     async with connect(url, on_reconnect=lambda _: waiting.set()) as source:
         reader = asyncio.ensure_future(source.__anext__())
         await asyncio.wait_for(waiting.wait(), 5)  # an hour's wait begins
-        await asyncio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()  # the reader is inside it
         await source.aclose()
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(reader, 2)

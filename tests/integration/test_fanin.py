@@ -17,6 +17,7 @@ import aiohttp
 import anyio
 import pytest
 from aiohttp import web
+from support import pool_state
 
 from aiostreams import (
     SDK,
@@ -106,13 +107,6 @@ def opener(session: aiohttp.ClientSession, server: Server) -> Opener:
 
 def tokens(n: int, first: int = 1) -> list[str]:
     return [f'{{"content": "tok{i}"}}' for i in range(first, n + 1)]
-
-
-def pool_state(session: aiohttp.ClientSession) -> tuple[int, int]:
-    """(connections in use, idle in the pool): aiohttp connector internals."""
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    return len(connector._acquired), sum(len(c) for c in connector._conns.values())
 
 
 async def eventually(check: Callable[[], bool], what: str, limit: float = 5.0) -> None:
@@ -544,10 +538,10 @@ async def test_a_wait_cancelled_just_as_an_event_arrives_does_not_lose_it() -> N
     assert consumer is not None
 
     async def source() -> AsyncIterator[int]:
-        await asyncio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # the consumer waits for an event
         yield 1
         consumer.cancel()  # as asyncio.timeout() does, just as event 1 was handed over
-        await asyncio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()  # it has handled that and waits again
         yield 2
 
     got: list[Any] = []

@@ -830,6 +830,8 @@ def test_blocking_ctrl_c_while_opening_releases_the_request() -> None:
     timer = threading.Thread(
         target=lambda: (accepted.wait(5), signal.pthread_kill(main, signal.SIGINT))
     )
+    # Python's own handler, even if the run started with SIGINT ignored (trap '' INT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -837,6 +839,7 @@ def test_blocking_ctrl_c_while_opening_releases_the_request() -> None:
         thread.join(5)
     finally:
         timer.join()
+        signal.signal(signal.SIGINT, previous)
         s.close()
         listener.close()
     assert closed_after and closed_after[0] < 3, f"the request held on for {closed_after}"

@@ -136,9 +136,24 @@ async def test_connection_errors_are_retried_when_enabled() -> None:
     """Nothing listens at first; the server comes up while the client retries."""
     port = free_port()
     retry = RetryConfig(backoff=BackoffStrategy(20, 50, 1.5, 5_000), retry_connection_errors=True)
-    async with SDK(server_url=f"http://127.0.0.1:{port}", retry_config=retry) as s:
+    failures = 0
+    retried = asyncio.Event()
+
+    async def on_failure(*_: object) -> None:
+        nonlocal failures
+        failures += 1
+        if failures >= 2:  # the first attempt and at least one retry were refused
+            retried.set()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_exception.append(on_failure)
+    async with SDK(
+        server_url=f"http://127.0.0.1:{port}",
+        retry_config=retry,
+        session_factory=lambda: aiohttp.ClientSession(trace_configs=[trace]),
+    ) as s:
         call = asyncio.ensure_future(s.eventstreams.json())
-        await asyncio.sleep(0.15)
+        await asyncio.wait_for(retried.wait(), 10)
         assert not call.done()  # still retrying
         async with run_server(create_app(pace=0), port=port):
             res = await call

@@ -6,9 +6,9 @@ import asyncio
 from collections import deque
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
+from support import pool_state
 
 from aiostreams import SDK, EventStream, RetryConfig, ServerSentEvent
 from aiostreams.errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
@@ -86,13 +86,6 @@ async def call(s: SDK, name: str, **kw: Any) -> Any:
     if name in WITH_REQUEST:
         kw.setdefault("request", {"prompt": "<value>"})
     return await getattr(s.eventstreams, name)(**kw)
-
-
-def pool_state(session: aiohttp.ClientSession) -> tuple[int, int]:
-    """(in use, idle in the pool); aiohttp connector internals, see test_stream.py."""
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    return len(connector._acquired), sum(len(c) for c in connector._conns.values())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

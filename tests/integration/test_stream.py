@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from support import pool_state
 
 from aiostreams import ServerSentEvent, SSEDecoder
 from aiostreams._request import HTTPRequest, open_stream
@@ -149,15 +150,6 @@ async def server() -> AsyncIterator[tuple[str, dict[str, int]]]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with create_session() as session:
         yield session
-
-
-def pool_state(session: aiohttp.ClientSession) -> tuple[int, int]:
-    """(connections in use, idle connections in the keep-alive pool)."""
-    connector = session.connector
-    assert isinstance(connector, aiohttp.TCPConnector)
-    acquired = len(connector._acquired)
-    idle = sum(len(conns) for conns in connector._conns.values())
-    return acquired, idle
 
 
 async def wait_until(predicate: object, timeout: float = 2.0) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from support import default_sigint
 
 from aiostreams.server import _reference as ref
 from aiostreams.testing import Recording, SSEServer, record
@@ -67,7 +68,7 @@ async def test_record_interrupted_keeps_what_arrived(sse_server: SSEServer, tmp_
     out = tmp_path / "live.jsonl"
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "aiostreams", "record", sse_server.url, "-o", str(out),
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         await sse_server.received(1)
