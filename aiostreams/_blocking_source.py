@@ -79,7 +79,7 @@ class EventSource(Generic[T]):
         portal_cm = start_blocking_portal("asyncio")
         portal = portal_cm.__enter__()
         try:
-            portal.call(source.__aenter__)  # its session is made in the portal's loop
+            portal.call(source._enter_lazily)  # its session is made in the portal's loop
         except BaseException:
             portal_cm.__exit__(None, None, None)
             raise

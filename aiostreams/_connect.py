@@ -93,6 +93,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from multidict import CIMultiDictProxy
+
     from ._protocol import FrameDecoder
 
 __all__ = [
@@ -249,8 +251,10 @@ def connect(
             async for event in events:          # ServerSentEvent, across reconnects
                 print(event.id, event.data)
 
-    Nothing is sent until the first event is awaited.  See the module
-    documentation for what ends the stream and what reconnects.
+    ``async with`` sends the request and waits for the headers (``status``,
+    ``headers``; an error that ends the stream is raised there); iterated without
+    it (given a ``session=``), nothing is sent until the first event is awaited.
+    See the module documentation for what ends the stream and what reconnects.
 
     Args:
         url: the stream's URL (its query string and any ``user:password@`` are
@@ -400,6 +404,8 @@ class EventSource(Generic[T]):
         reconnects: how many times the stream has reconnected.
         connections: how many connections returned a stream (2xx event stream).
         stream: the current :class:`EventStream`, or ``None`` between connections.
+        status, headers: the current response's (``None`` between connections);
+            set once ``async with`` is entered (it opens the connection).
         stats: a :class:`~aiostreams.StreamStats` of the whole stream, across its
             connections (events, bytes, time to first event, reconnects by reason...).
     """
@@ -516,6 +522,32 @@ class EventSource(Generic[T]):
         """Bytes buffered by the current connection's framing (0 between connections)."""
         return self._decoder.pending_bytes if self._decoder is not None else 0
 
+    @property
+    def wants_session(self) -> bool:
+        """Not entered and given no ``session=``: :func:`~aiostreams.merge` lends it
+        the merge's session (see :meth:`use_session`)."""
+        return self._session is None and not self._entered and not self._done
+
+    def use_session(self, session: aiohttp.ClientSession) -> None:
+        """Use ``session`` (the caller keeps owning it) instead of making one at
+        ``async with``; only before the stream is entered or iterated."""
+        if not self.wants_session:
+            raise RuntimeError("this EventSource already has a session, or was entered")
+        self._session = session
+        self._owns_session = False
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the current connection (``None`` between connections)."""
+        stream = self.stream
+        return stream.status if stream is not None else None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str] | None:
+        """The response headers of the current connection (``None`` between connections)."""
+        stream = self.stream
+        return stream.headers if stream is not None else None
+
     def __repr__(self) -> str:  # never headers (credentials) nor the query string
         state = "closed" if self._done else ("open" if self.stream is not None else "idle")
         return (
@@ -526,10 +558,27 @@ class EventSource(Generic[T]):
     # -- lifecycle --------------------------------------------------------------------
 
     async def __aenter__(self) -> EventSource[T]:
+        """Open the connection now (as httpx-sse's ``aconnect_sse``): its status and
+        headers are there, and an error that ends the stream (a 4xx, a wrong content
+        type, ``max_reconnects`` exhausted...) is raised here.  A retryable status or
+        a failure to connect retries per the policy first.  A 204 enters a stream
+        that is already over (``closed``, no events)."""
+        await self._enter_lazily()
+        if self.stream is None and not self._done:
+            try:
+                if await self._open() is None:
+                    await self.aclose()  # 204: over before it began
+            except BaseException:
+                await self.aclose()  # __aexit__ will not run: release the session here
+                raise
+        return self
+
+    async def _enter_lazily(self) -> None:
+        """Own a session, send nothing yet (``aiostreams.blocking.connect`` opens on
+        the first event asked for)."""
         self._entered = True
         if self._session is None:
             self._session = create_session()
-        return self
 
     async def __aexit__(
         self,

@@ -39,6 +39,7 @@ from anyio.streams.memory import (
     MemoryObjectStreamStatistics,
 )
 
+from ._session import create_session
 from ._stats import MergeStats, StreamStats
 
 __all__ = ["DEFAULT_MAXSIZE", "Merge", "MergeFailure", "Source", "merge"]
@@ -142,6 +143,9 @@ class Merge(Generic[T_co]):
         self._key: Hashable = None
         self._batch: list[Any] = []
         self._pos = 0
+        #: The session lent to ``connect()`` sources that have none (see _lend_session);
+        #: an ``aiohttp.ClientSession``, typed loosely: this layer knows no transport.
+        self._session: Any = None
         for key, source in sources:
             self.add(source, key=key)
 
@@ -232,6 +236,18 @@ class Merge(Generic[T_co]):
             self._send.close()
             with anyio.CancelScope(shield=True):
                 await self._close_leftovers()
+                session, self._session = self._session, None
+                if session is not None:  # every source that used it is closed by now
+                    await session.close()
+
+    def _lend_session(self, source: object) -> None:
+        """Give a ``connect()`` source that has no session the merge's one (made at the
+        first such source, closed on exit): ``merge(*[connect(u) for u in urls])``
+        works as written, over one connection pool."""
+        if getattr(source, "wants_session", False):
+            if self._session is None:
+                self._session = create_session()
+            source.use_session(self._session)  # type: ignore[attr-defined]
 
     def _spawn(self, key: Hashable, source: Source[Any]) -> None:
         # A plain asyncio task per source, not an anyio task group's: with anyio 4.16
@@ -295,6 +311,7 @@ class Merge(Generic[T_co]):
                     _forget_awaitable(source)
                     raise
                 self._unclosed[key] = iterable
+                self._lend_session(iterable)
                 stats = getattr(iterable, "stats", None)
                 if isinstance(stats, StreamStats):
                     self._stats[key] = stats

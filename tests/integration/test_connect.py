@@ -423,7 +423,10 @@ async def test_aclose_stops_reconnecting(serve: Callable[..., object]) -> None:
 
     url, seen = await serve(handler)  # type: ignore[misc]
     waiting = asyncio.Event()
-    async with connect(url, retry_ms=10_000, on_reconnect=lambda _: waiting.set()) as source:
+    async with aiohttp.ClientSession() as session:  # iterated without `async with`: lazy
+        source = connect(
+            url, session=session, retry_ms=10_000, on_reconnect=lambda _: waiting.set()
+        )
         task = asyncio.ensure_future(source.__anext__())
         await asyncio.wait_for(waiting.wait(), 5)  # the 503 came; 10 s of backoff begin
         task.cancel()
@@ -459,7 +462,8 @@ async def test_aclose_from_another_task_ends_the_wait_before_a_reconnect(
 
     url, seen = await serve(handler)  # type: ignore[misc]
     waiting = asyncio.Event()
-    async with connect(url, on_reconnect=lambda _: waiting.set()) as source:
+    async with aiohttp.ClientSession() as session:  # iterated without `async with`: lazy
+        source = connect(url, session=session, on_reconnect=lambda _: waiting.set())
         reader = asyncio.ensure_future(source.__anext__())
         await asyncio.wait_for(waiting.wait(), 5)  # an hour's wait begins
         await anyio.wait_all_tasks_blocked()  # the reader is inside it
