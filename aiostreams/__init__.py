@@ -17,7 +17,7 @@ from ._typed import EventSchema, TypedDecoder
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointStore, FileCheckpoints, MemoryCheckpoints, track
-    from ._connect import EventSource, Reconnect, connect
+    from ._connect import EventSource, Reconnect, ResumeRequest, connect
     from ._fanin import Merge, MergeFailure, merge
     from ._request import DEFAULT_SENSITIVE_HEADERS
     from ._retry import BackoffStrategy, RetryConfig
@@ -40,6 +40,7 @@ __all__ = [
     "MergeFailure",
     "MergeStats",
     "Reconnect",
+    "ResumeRequest",
     "RetryConfig",
     "SSEDecoder",
     "ServerSentEvent",
@@ -62,6 +63,7 @@ _LAZY = {
     "track": "._checkpoint",
     "EventSource": "._connect",
     "Reconnect": "._connect",
+    "ResumeRequest": "._connect",
     "connect": "._connect",
     "Merge": "._fanin",
     "MergeFailure": "._fanin",

@@ -103,6 +103,8 @@ __all__ = [
     "DEFAULT_RETRY_MS",
     "EventSource",
     "Reconnect",
+    "Resume",
+    "ResumeRequest",
     "connect",
 ]
 
@@ -145,8 +147,9 @@ class Reconnect:
         last_event_id: what the request will send as ``Last-Event-ID`` (``""``: none).
         reason: ``"dropped"`` (connection lost mid-body), ``"eof"`` (body ended
             without a sentinel), ``"timeout"`` (idle/event/first-event timeout),
-            ``"status"`` (a retryable HTTP status) or ``"connect"`` (the server
-            could not be reached or sent no headers in time).
+            ``"status"`` (a retryable HTTP status), ``"connect"`` (the server
+            could not be reached or sent no headers in time) or ``"error"`` (an
+            error event that ``reconnect_on_error`` accepted).
         error: the error that ended the connection (``None`` for ``"eof"``).
         reconnects: how many reconnects this stream has made, this one included.
     """
@@ -160,6 +163,37 @@ class Reconnect:
 
 
 OnReconnect = Callable[[Reconnect], "Awaitable[None] | None"]
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """What a reconnect sends, handed to ``connect(resume=...)`` to change it.
+
+    Attributes:
+        params: the query parameters (the URL's query string included).
+        headers: the request headers, ``Last-Event-ID`` already set when an id was seen.
+        body: the request body (``None``: none).
+    """
+
+    params: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes | None = None
+
+    def with_params(self, **params: str) -> ResumeRequest:
+        """A copy with ``params`` added (or replacing those of the same name)."""
+        return ResumeRequest({**self.params, **params}, self.headers, self.body)
+
+    def with_headers(self, **headers: str) -> ResumeRequest:
+        """A copy with ``headers`` added (or replacing those of the same name)."""
+        return ResumeRequest(self.params, {**self.headers, **headers}, self.body)
+
+    def with_json(self, value: Any) -> ResumeRequest:
+        """A copy whose body is ``value`` encoded as JSON."""
+        return ResumeRequest(self.params, self.headers, msgspec.json.encode(value))
+
+
+#: ``resume(last_event, request) -> request``: builds a reconnect's request.
+Resume = Callable[[Any, ResumeRequest], ResumeRequest]
 
 
 @overload
@@ -180,6 +214,8 @@ def connect(
     max_reconnects: int | None = ...,
     reconnect_on_eof: bool | None = ...,
     on_reconnect: OnReconnect | None = ...,
+    resume: Callable[[ServerSentEvent, ResumeRequest], ResumeRequest] | None = ...,
+    reconnect_on_error: Callable[[StreamError], bool] | None = ...,
     until: Callable[[ServerSentEvent], bool] | None = ...,
     idle_timeout: float | None = ...,
     event_timeout: float | None = ...,
@@ -208,6 +244,8 @@ def connect(
     max_reconnects: int | None = ...,
     reconnect_on_eof: bool | None = ...,
     on_reconnect: OnReconnect | None = ...,
+    resume: Callable[[T, ResumeRequest], ResumeRequest] | None = ...,
+    reconnect_on_error: Callable[[StreamError], bool] | None = ...,
     until: Callable[[T], bool] | None = ...,
     idle_timeout: float | None = ...,
     event_timeout: float | None = ...,
@@ -235,6 +273,8 @@ def connect(
     max_reconnects: int | None = None,
     reconnect_on_eof: bool | None = None,
     on_reconnect: OnReconnect | None = None,
+    resume: Callable[[Any, ResumeRequest], ResumeRequest] | None = None,
+    reconnect_on_error: Callable[[StreamError], bool] | None = None,
     until: Callable[[Any], bool] | None = None,
     idle_timeout: float | None = None,
     event_timeout: float | None = None,
@@ -284,6 +324,15 @@ def connect(
             ``Last-Event-ID``); pass ``True`` to opt in.
         on_reconnect: called (and awaited, if it returns an awaitable) with a
             :class:`Reconnect` before each reconnect's wait.
+        resume: builds each reconnect's request from the last event delivered
+            (not called before one was): ``resume(last_event, request)`` returns
+            a :class:`ResumeRequest`, e.g. ``request.with_params(after=...)``
+            for a server that resumes by a cursor.  Default: the request with
+            ``Last-Event-ID`` (which ``request.headers`` already carries).
+        reconnect_on_error: a predicate over the :class:`StreamError` an error
+            event raises (an ``errors=`` entry of the schema): true reconnects
+            (reason ``"error"``, the same backoff and ``max_reconnects``) instead
+            of raising, e.g. ``lambda e: e.event.event == "overloaded"``.
         until: a predicate: the first event for which it is true is yielded and
             then the stream ends for good (a terminal event).
         idle_timeout: seconds without a byte (also bounds connecting and the wait
@@ -318,6 +367,9 @@ def connect(
         )
     if max_reconnects is not None and max_reconnects < 0:
         raise ValueError(f"max_reconnects must be >= 0 or None, got {max_reconnects}")
+    for name, hook in (("resume", resume), ("reconnect_on_error", reconnect_on_error)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} must be a callable or None, got {type(hook).__name__}")
     for name, value in (
         ("idle_timeout", idle_timeout),
         ("event_timeout", event_timeout),
@@ -386,6 +438,8 @@ def connect(
         max_reconnects=max_reconnects,
         reconnect_on_eof=reconnect_on_eof,
         on_reconnect=on_reconnect,
+        resume=resume,
+        reconnect_on_error=reconnect_on_error,
         until=until,
         idle_timeout=idle_timeout,
         event_timeout=event_timeout,
@@ -423,6 +477,7 @@ class EventSource(Generic[T]):
         "_first_event_timeout",
         "_idle_timeout",
         "_index",
+        "_last_event",
         "_limits",
         "_max_reconnects",
         "_max_retry_ms",
@@ -431,8 +486,10 @@ class EventSource(Generic[T]):
         "_owns_session",
         "_progressed",
         "_reconnect_on_eof",
+        "_reconnect_on_error",
         "_replay_window",
         "_replayed",
+        "_resume",
         "_rng",
         "_session",
         "_until",
@@ -459,6 +516,8 @@ class EventSource(Generic[T]):
         max_reconnects: int | None = None,
         reconnect_on_eof: bool = True,
         on_reconnect: OnReconnect | None = None,
+        resume: Callable[[T, ResumeRequest], ResumeRequest] | None = None,
+        reconnect_on_error: Callable[[StreamError], bool] | None = None,
         until: Callable[[T], bool] | None = None,
         idle_timeout: float | None = None,
         event_timeout: float | None = None,
@@ -483,6 +542,9 @@ class EventSource(Generic[T]):
         self._max_reconnects = max_reconnects
         self._reconnect_on_eof = reconnect_on_eof
         self._on_reconnect = on_reconnect
+        self._resume = resume
+        self._reconnect_on_error = reconnect_on_error
+        self._last_event: list[T] = []  # the last event handed out (resume's input)
         self._until = until
         self._idle_timeout = idle_timeout
         self._event_timeout = event_timeout
@@ -660,7 +722,12 @@ class EventSource(Generic[T]):
                     return None
             try:
                 batch = await stream.next_batch()
-            except (ResponseValidationError, StreamError):
+            except StreamError as exc:
+                if self._reconnect_on_error is None or not self._reconnect_on_error(exc):
+                    raise  # one error event; the connection goes on
+                await self._reconnect_later("error", exc)  # e.g. "overloaded": try again
+                continue
+            except ResponseValidationError:
                 raise  # one bad event; the connection goes on
             except (ConnectError, StreamTimeout) as exc:
                 reason = "timeout" if isinstance(exc, StreamTimeout) else "dropped"
@@ -671,6 +738,9 @@ class EventSource(Generic[T]):
                 raise
             if batch is not None:
                 self._progressed = True
+                if batch and self._resume is not None:
+                    # Handed out whole before the next read: its last is the last delivered.
+                    self._last_event = batch[-1:]
                 return batch
             if self._done or self._decoder is None:  # aclose() from another task
                 return None
@@ -693,7 +763,11 @@ class EventSource(Generic[T]):
         assert session is not None
         loop = asyncio.get_running_loop()
         while not self._done:
-            request = self._request()
+            try:
+                request = self._request()
+            except BaseException:  # the caller's resume= failed: the stream cannot go on
+                await self.aclose()
+                raise
             self.stats._begin()
             started = loop.time()
             try:
@@ -772,17 +846,19 @@ class EventSource(Generic[T]):
 
     def _request(self) -> HTTPRequest:
         request = self.request
-        if not self.last_event_id:
+        if not self.last_event_id and not self._last_event:
             return request
         headers = dict(request.headers)
-        headers["Last-Event-ID"] = self.last_event_id
+        if self.last_event_id:
+            headers["Last-Event-ID"] = self.last_event_id
+        params, body = request.params, request.body
+        if self._resume is not None and self._last_event:
+            built = self._resume(self._last_event[0], ResumeRequest(params, headers, body))
+            if not isinstance(built, ResumeRequest):
+                raise TypeError(f"resume= must return a ResumeRequest, got {type(built).__name__}")
+            params, headers, body = built.params, dict(built.headers), built.body
         return HTTPRequest(
-            request.method,
-            request.url,
-            headers,
-            request.params,
-            request.body,
-            request.sensitive_headers,
+            request.method, request.url, headers, params, body, request.sensitive_headers
         )
 
     async def _drop_connection(self) -> None:
