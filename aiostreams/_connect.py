@@ -15,7 +15,7 @@ idle / event / first-event timeout             reconnect (``"timeout"``)
 429, 500, 502, 503, 504 or cannot connect      reconnect with backoff (``"status"``,
                                                ``"connect"``), ``Retry-After`` honoured
 204 No Content                                 ends quietly, for good
-other 4xx/5xx                                  raises ``SDKError``, for good
+other 4xx/5xx                                  raises ``HTTPStatusError``, for good
 2xx that is not ``text/event-stream``          raises ``UnexpectedContentType``
 sentinel (``decoder.finished``) / ``until``    ends quietly, for good
 event or line over the size limits             raises ``EventTooLarge``/``LineTooLong``
@@ -85,8 +85,8 @@ from ._typed import EventSchema, TypedDecoder
 from .errors import (
     AiostreamsError,
     ConnectError,
+    HTTPStatusError,
     ResponseValidationError,
-    SDKError,
     StreamError,
     StreamInterrupted,
     StreamTimeout,
@@ -772,13 +772,21 @@ class EventSource(Generic[T]):
             started = loop.time()
             try:
                 if self._first_event_timeout is None:
-                    response = await send(session, request, timeout=self._idle_timeout)
+                    response = await send(
+                        session, request, timeout=self._idle_timeout, status_error=HTTPStatusError
+                    )
                 else:
                     deadline = started + self._first_event_timeout
                     try:
                         response = await await_by(
                             deadline,
-                            functools.partial(send, session, request, timeout=self._idle_timeout),
+                            functools.partial(
+                                send,
+                                session,
+                                request,
+                                timeout=self._idle_timeout,
+                                status_error=HTTPStatusError,
+                            ),
                         )
                     except DeadlineExceeded:
                         raise StreamTimeout(
@@ -787,7 +795,7 @@ class EventSource(Generic[T]):
                             self.last_event_id,
                             request.url,
                         ) from None
-            except SDKError as exc:
+            except HTTPStatusError as exc:
                 if exc.status_code not in RETRYABLE_STATUSES:
                     await self.aclose()
                     raise

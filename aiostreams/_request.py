@@ -30,6 +30,7 @@ from ._stats import new_stats
 from ._stream import EventStream
 from .errors import (
     ConnectError,
+    HTTPStatusError,
     InvalidURL,
     SDKError,
     StreamInterrupted,
@@ -147,6 +148,7 @@ async def send(
     *,
     retries: RetryConfig = NO_RETRIES,
     timeout: float | None = None,
+    status_error: type[HTTPStatusError] = SDKError,
 ) -> aiohttp.ClientResponse:
     """Send ``request``, retrying per ``retries``; return the first usable response.
 
@@ -159,7 +161,9 @@ async def send(
         A response with status < 400 whose body has not been read.
 
     Raises:
-        SDKError: a 4xx/5xx status (after any retries), body read and released.
+        SDKError: a 4xx/5xx status (after any retries), body read and released
+            (``status_error``: the class to raise; ``connect()`` passes
+            :class:`HTTPStatusError`, not the SDK's name).
         ConnectError: the server could not be reached (after any retries).
         StreamTimeout: the server accepted the connection but sent nothing in time.
     """
@@ -194,7 +198,7 @@ async def send(
                 await asyncio.sleep(delay)
                 continue
         retried = schedule.attempts if schedule is not None else 0
-        raise await error_from_response(response, request, retried=retried)
+        raise await error_from_response(response, request, retried=retried, error=status_error)
 
 
 async def open_stream(
@@ -257,13 +261,19 @@ async def read_json(response: aiohttp.ClientResponse, request: HTTPRequest, type
             response.status,
             _text(body),
             response,
+            request.url,
         ) from exc
 
 
 async def error_from_response(
-    response: aiohttp.ClientResponse, request: HTTPRequest, *, retried: int = 0
-) -> SDKError:
-    """An :class:`SDKError` for a 4xx/5xx response, its body read (bounded) and released."""
+    response: aiohttp.ClientResponse,
+    request: HTTPRequest,
+    *,
+    retried: int = 0,
+    error: type[HTTPStatusError] = SDKError,
+) -> HTTPStatusError:
+    """An ``error`` (:class:`SDKError` by default) for a 4xx/5xx response, its body
+    read (bounded) and released."""
     body = await _read_bounded(response)
     detail = _json_message(body) if is_json(response) else None
     message = f"{request.target} failed with HTTP {response.status}"
@@ -275,7 +285,7 @@ async def error_from_response(
         message += f": {_excerpt(body)}"
     if retried:
         message += f" (after {retried} {'retry' if retried == 1 else 'retries'})"
-    return SDKError(message, response.status, body, response)
+    return error(message, response.status, body, response, request.url)
 
 
 async def unexpected_content_type(
@@ -290,12 +300,7 @@ async def unexpected_content_type(
     )
     if body.strip():
         message += f"; the body begins: {_excerpt(body)}"
-    return UnexpectedContentType(
-        message,
-        response.status,
-        body,
-        response,
-    )
+    return UnexpectedContentType(message, response.status, body, response, request.url)
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -5,8 +5,10 @@
     │   └── LineTooLong            one unfinished line passed max_line_length
     ├── ResponseValidationError    an event's data does not fit its declared type
     ├── StreamError                the server reported an error inside the stream
-    ├── SDKError                   an HTTP response was not a usable stream
-    │   └── UnexpectedContentType  2xx, but not text/event-stream
+    ├── HTTPStatusError            an HTTP response was not a usable stream (4xx/5xx);
+    │   │                          what connect() raises, for any URL
+    │   └── SDKError               the same, raised by the SDK (``except SDKError`` keeps working)
+    │       └── UnexpectedContentType  2xx, but not text/event-stream
     ├── ConnectError               the server could not be reached (names the URL)
     │   └── StreamInterrupted      the connection broke mid-body (reset, truncated, bad framing)
     ├── StreamTimeout              no bytes / no event / no first event in time
@@ -27,6 +29,7 @@ __all__ = [
     "AiostreamsError",
     "ConnectError",
     "EventTooLarge",
+    "HTTPStatusError",
     "InvalidURL",
     "LineTooLong",
     "ResponseValidationError",
@@ -114,24 +117,35 @@ class StreamError(AiostreamsError):
         )
 
 
-class SDKError(AiostreamsError):
+class HTTPStatusError(AiostreamsError):
     """An HTTP response that cannot be used: a 4xx/5xx status, or not a stream.
 
     Attributes:
         message: what went wrong.
-        status_code: the HTTP status.
+        status_code: the HTTP status (also ``status``).
         body: the response body, read in full (truncated to a bounded size).
+        url: the request's URL, without its query string or credentials.
         raw_response: the ``aiohttp.ClientResponse`` (already released).
     """
 
     def __init__(
-        self, message: str, status_code: int, body: str = "", raw_response: Any = None
+        self,
+        message: str,
+        status_code: int,
+        body: str = "",
+        raw_response: Any = None,
+        url: str = "",
     ) -> None:
         self.message = message
         self.status_code = status_code
         self.body = body
         self.raw_response = raw_response
+        self.url = url
         super().__init__(message)
+
+    @property
+    def status(self) -> int:
+        return self.status_code
 
     def __str__(self) -> str:
         # The message already says what matters of the body (the JSON "message", or
@@ -143,6 +157,10 @@ class SDKError(AiostreamsError):
     @property
     def headers(self) -> Any:
         return None if self.raw_response is None else self.raw_response.headers
+
+
+class SDKError(HTTPStatusError):
+    """An :class:`HTTPStatusError` raised by the SDK (and a non-stream 2xx, below)."""
 
 
 class UnexpectedContentType(SDKError):

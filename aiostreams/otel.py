@@ -64,7 +64,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import __version__
 from ._log import describe_error, redact_text
 from ._stats import StreamStats, set_stats_type
-from .errors import SDKError
+from .errors import HTTPStatusError
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -224,7 +224,7 @@ class _TracedStats(StreamStats):
             "sse.time_to_first_event": self.time_to_first_event,
         }
         attributes.update({name: value for name, value in times.items() if value is not None})
-        if isinstance(error, SDKError):
+        if isinstance(error, HTTPStatusError):
             attributes["http.response.status_code"] = error.status_code
         span.set_attributes(attributes)
         if error is not None:
@@ -239,7 +239,7 @@ class _TracedStats(StreamStats):
 def _error_type(error: BaseException) -> str:
     """``error.type`` as the HTTP conventions say: the status code of an HTTP error,
     else the exception's fully qualified class name."""
-    if isinstance(error, SDKError) and error.status_code >= 400:
+    if isinstance(error, HTTPStatusError) and error.status_code >= 400:
         return str(error.status_code)
     cls = type(error)
     return f"{cls.__module__}.{cls.__qualname__}"

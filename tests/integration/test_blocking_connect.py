@@ -14,7 +14,7 @@ from anyio.from_thread import start_blocking_portal
 import aiostreams
 from aiostreams import EventSchema, ServerSentEvent
 from aiostreams.blocking import EventSource, connect
-from aiostreams.errors import SDKError
+from aiostreams.errors import HTTPStatusError
 from aiostreams.models import operations, shared
 from aiostreams.server import REQUESTS_KEY, RequestRecord, create_app, run_server
 
@@ -105,7 +105,7 @@ def test_http_errors_raise_in_the_calling_thread(
 ) -> None:
     url, _ = server
     events = connect(f"{url}/load/nope", max_reconnects=0)
-    with pytest.raises(SDKError) as caught:
+    with pytest.raises(HTTPStatusError) as caught:
         next(events)
     assert caught.value.status_code == 404
     assert events.closed  # the error ended the stream: its thread is gone already

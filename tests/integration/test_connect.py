@@ -24,7 +24,13 @@ import aiostreams
 from aiostreams import EventSchema, Reconnect, ServerSentEvent, SSEDecoder, connect
 from aiostreams._connect import EventSource, _ResumeFilter
 from aiostreams._request import HTTPRequest
-from aiostreams.errors import ConnectError, SDKError, StreamTimeout, UnexpectedContentType
+from aiostreams.errors import (
+    ConnectError,
+    HTTPStatusError,
+    SDKError,
+    StreamTimeout,
+    UnexpectedContentType,
+)
 from aiostreams.models import shared
 from aiostreams.sdk._operations import CHAT
 from aiostreams.server import run_server
@@ -314,7 +320,13 @@ def test_replay_check_is_independent_of_chunking() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(204, None), (400, SDKError), (401, SDKError), (404, SDKError), (501, SDKError)],
+    [
+        (204, None),
+        (400, HTTPStatusError),
+        (401, HTTPStatusError),
+        (404, HTTPStatusError),
+        (501, HTTPStatusError),
+    ],
 )
 async def test_status_that_ends_for_good(
     serve: Callable[..., object], status: int, error: type[Exception] | None
@@ -368,7 +380,7 @@ async def test_retryable_statuses_back_off_then_succeed(serve: Callable[..., obj
     assert [(r.reason, r.attempt) for r in infos] == [("status", 1), ("status", 2)]
     assert infos[0].delay == 0.02  # first failure: the reconnection time itself
     assert 0.02 <= infos[1].delay <= 0.04  # then jittered backoff: [d/2, d], d = 20 ms * 2
-    assert isinstance(infos[1].error, SDKError) and infos[1].error.status_code == 503
+    assert isinstance(infos[1].error, HTTPStatusError) and infos[1].error.status_code == 503
 
 
 async def test_backoff_is_capped_and_max_reconnects_raises_the_last_error() -> None:
@@ -594,7 +606,7 @@ async def test_authorization_never_in_errors_or_reprs(serve: Callable[..., objec
         ),
     ]
     assert [type(e).__name__ for e in errors] == [
-        "SDKError",
+        "HTTPStatusError",  # connect(): not the SDK's name
         "UnexpectedContentType",
         "LineTooLong",
         "StreamInterrupted",  # a ConnectError: the server was reached, then dropped
@@ -629,7 +641,7 @@ async def test_credentials_in_the_url_are_sent_but_never_shown(
         assert (await source.__anext__()).data == "e1"
         shown = [repr(source), repr(source.stream), repr(source.request), source.request.target]
     error = await _error_of(connect(f"{with_user}?kind=401", max_reconnects=0))
-    assert isinstance(error, SDKError) and error.status_code == 401
+    assert isinstance(error, HTTPStatusError) and error.status_code == 401
     assert seen.authorization == ["Basic " + base64.b64encode(b"alice:pw-secret").decode()] * 2
     for text in [*shown, str(error), repr(error)]:
         assert "pw-secret" not in text and "pw%2Dsecret" not in text and "alice" not in text, text

@@ -12,7 +12,13 @@ import pytest
 from aiohttp import web
 
 from aiostreams import connect
-from aiostreams.errors import ConnectError, InvalidURL, SDKError, UnexpectedContentType
+from aiostreams.errors import (
+    ConnectError,
+    HTTPStatusError,
+    InvalidURL,
+    SDKError,
+    UnexpectedContentType,
+)
 from aiostreams.server import run_server
 
 SSE = {"Content-Type": "text/event-stream", "X-Stream": "yes"}
@@ -70,7 +76,7 @@ async def test_a_4xx_raises_at_enter(serve: Callable[..., object], status: int) 
 
     url, hits = await serve(handler)  # type: ignore[misc]
     source = connect(url, max_reconnects=3)
-    with pytest.raises(SDKError) as info:
+    with pytest.raises(HTTPStatusError) as info:
         async with source:
             pytest.fail("the body of `async with` must not run")
     assert info.value.status_code == status
@@ -153,3 +159,27 @@ async def test_aclose_from_another_task_ends_a_retrying_enter(
     await source.aclose()
     assert await asyncio.wait_for(entering, 2) is True  # entered a stream already over
     assert len(hits) == 1
+
+
+async def test_connect_raises_http_status_error_not_the_sdks_name(
+    serve: Callable[..., object],
+) -> None:
+    async def handler(request: web.Request, hits: list[int]) -> web.StreamResponse:
+        return web.Response(status=403, text="forbidden here")
+
+    url, _ = await serve(handler)  # type: ignore[misc]
+    secret_url = url.replace("http://", "http://user:pa55word@") + "?token=sekret"
+    with pytest.raises(HTTPStatusError) as info:
+        async with connect(secret_url):
+            pytest.fail("the body of `async with` must not run")
+    error = info.value
+    assert type(error) is HTTPStatusError and not isinstance(error, SDKError)
+    assert error.status == error.status_code == 403 and error.body == "forbidden here"
+    assert error.url == url  # no query string, no credentials
+    assert "sekret" not in str(error) and "pa55word" not in str(error)
+    assert "sekret" not in repr(error) and "pa55word" not in repr(error)
+
+
+def test_sdk_error_is_an_http_status_error() -> None:
+    assert issubclass(SDKError, HTTPStatusError)
+    assert issubclass(UnexpectedContentType, HTTPStatusError)

@@ -207,7 +207,7 @@ async def test_a_failing_stream_is_reported_by_key(server: tuple[str, web.Applic
     [failure] = got["bad"]
     assert isinstance(failure, MergeFailure)
     assert isinstance(failure.error, distributed.RemoteStreamError)
-    assert failure.error.type_name == "SDKError"
+    assert failure.error.type_name == "HTTPStatusError"  # connect(): not the SDK's name
 
 
 def test_bad_sources_are_refused_with_a_clear_error() -> None:

@@ -26,8 +26,8 @@ from aiostreams._stream import EventStream
 from aiostreams.errors import (
     ConnectError,
     EventTooLarge,
+    HTTPStatusError,
     LineTooLong,
-    SDKError,
     StreamInterrupted,
     StreamTimeout,
     UnexpectedContentType,
@@ -519,7 +519,7 @@ async def test_5xx_forever_gives_up_with_the_status(
         )
 
     server = await raw_server(script)
-    with pytest.raises(SDKError) as info:
+    with pytest.raises(HTTPStatusError) as info:
         await _collect(connect(server.url, retry_ms=1, max_retry_ms=5, max_reconnects=3))
     assert info.value.status_code == 503 and server.connections == 4
 

@@ -35,8 +35,8 @@ from aiostreams import SDK, RetryConfig, SSEDecoder, blocking, connect
 from aiostreams.cli import main as cli_main
 from aiostreams.errors import (
     ConnectError,
+    HTTPStatusError,
     InvalidURL,
-    SDKError,
     StreamInterrupted,
     StreamTimeout,
 )
@@ -516,7 +516,7 @@ async def test_thousand_failures_in_a_row_do_not_overflow() -> None:
     app.router.add_get("/s", busy)
     async with run_server(app) as url:
         source = connect(f"{url}/s", retry_ms=0, max_retry_ms=0, max_reconnects=1100)
-        with pytest.raises(SDKError) as info:
+        with pytest.raises(HTTPStatusError) as info:
             await collect(source)
     assert info.value.status_code == 503 and attempts == 1101
     source._failures = 10**6  # what an outage of days reaches, with default bounds

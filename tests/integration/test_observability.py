@@ -21,7 +21,13 @@ import aiostreams
 from aiostreams import SDK, BackoffStrategy, RetryConfig, StreamStats, connect, merge
 from aiostreams._log import redact_text, redact_url
 from aiostreams._request import HTTPRequest, open_stream
-from aiostreams.errors import EventTooLarge, ResponseValidationError, SDKError, StreamTimeout
+from aiostreams.errors import (
+    EventTooLarge,
+    HTTPStatusError,
+    ResponseValidationError,
+    SDKError,
+    StreamTimeout,
+)
 from aiostreams.models import operations
 from aiostreams.server import run_server
 
@@ -373,13 +379,13 @@ async def test_an_error_is_recorded_on_the_stream_it_came_from_only(
         await healthy.__anext__()
         try:
             await failing.__anext__()
-        except SDKError:
+        except HTTPStatusError:
             await healthy.aclose()  # closed while another stream's error is handled
         with pytest.raises(StreamTimeout):
             async with connect(f"{eventstreams_server}/load/chat?n=3", session=session) as third:
                 await third.__anext__()
                 raise StreamTimeout("event", 1.0, "", "elsewhere")  # not this stream's
-    assert isinstance(failing.stats.error, SDKError) and failing.stats.status is None
+    assert isinstance(failing.stats.error, HTTPStatusError) and failing.stats.status is None
     assert healthy.stats.error is None and healthy.stats.closed
     assert third.stats.error is None and third.stats.closed and third.stats.events == 3
 

@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import aiostreams.otel
 from aiostreams import SDK, StreamStats, connect
 from aiostreams._stats import new_stats
-from aiostreams.errors import SDKError
+from aiostreams.errors import HTTPStatusError, SDKError
 from aiostreams.server import run_server
 
 SSE = {"Content-Type": "text/event-stream"}
@@ -220,7 +220,7 @@ def test_nothing_imports_opentelemetry_unless_asked() -> None:
 async def test_a_failed_event_source_span_is_an_error(
     telemetry: Telemetry, eventstreams_server: str
 ) -> None:
-    with pytest.raises(SDKError):
+    with pytest.raises(HTTPStatusError):
         async with connect(f"{eventstreams_server}/nowhere?token=q-SECRET") as source:
             await source.__anext__()
     (span,) = telemetry.spans()
