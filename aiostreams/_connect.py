@@ -492,6 +492,7 @@ class EventSource(Generic[T]):
         "_resume",
         "_rng",
         "_session",
+        "_status_error",
         "_until",
         "_waiting",
         "connections",
@@ -542,6 +543,8 @@ class EventSource(Generic[T]):
         self._max_reconnects = max_reconnects
         self._reconnect_on_eof = reconnect_on_eof
         self._on_reconnect = on_reconnect
+        #: What an HTTP error status raises: the SDK's ``.connect()`` sets SDKError.
+        self._status_error: type[HTTPStatusError] = HTTPStatusError
         self._resume = resume
         self._reconnect_on_error = reconnect_on_error
         self._last_event: list[T] = []  # the last event handed out (resume's input)
@@ -773,7 +776,10 @@ class EventSource(Generic[T]):
             try:
                 if self._first_event_timeout is None:
                     response = await send(
-                        session, request, timeout=self._idle_timeout, status_error=HTTPStatusError
+                        session,
+                        request,
+                        timeout=self._idle_timeout,
+                        status_error=self._status_error,
                     )
                 else:
                     deadline = started + self._first_event_timeout
@@ -785,7 +791,7 @@ class EventSource(Generic[T]):
                                 session,
                                 request,
                                 timeout=self._idle_timeout,
-                                status_error=HTTPStatusError,
+                                status_error=self._status_error,
                             ),
                         )
                     except DeadlineExceeded:

@@ -25,6 +25,7 @@ from .._session import create_session
 from .._stats import new_stats
 from .._stream import EventStream
 from .._validate import check_timeout_ms
+from ..errors import SDKError
 from ..models import shared
 from ._operations import (
     CHAT,
@@ -346,7 +347,8 @@ class StreamCall(Generic[T, J]):
 
         A stream of this API that ends cleanly is complete, so unlike a browser's
         EventSource it is not reopened (``reconnect_on_eof=True`` would).  Other
-        keyword arguments (``on_reconnect``, ``last_event_id``, ``max_reconnects``,
+        keyword arguments (``on_reconnect``, ``resume``, ``reconnect_on_error``,
+        ``last_event_id``, ``max_reconnects``,
         ``idle_timeout``, ``event_timeout``, ``first_event_timeout``, ...) go to
         :func:`aiostreams.connect`.  The SDK's retries apply to opening each
         connection through ``connect``'s own backoff, not ``retry_config``.
@@ -365,7 +367,7 @@ class StreamCall(Generic[T, J]):
         http_request = sdk.build_request(
             self.operation, request, server_url=server_url, http_headers=http_headers
         )
-        return connect(
+        source = connect(
             http_request.url,
             method=http_request.method,
             headers=http_request.headers,
@@ -376,6 +378,8 @@ class StreamCall(Generic[T, J]):
             reconnect_on_eof=reconnect_on_eof,
             **options,
         )
+        source._status_error = SDKError  # the SDK's errors keep the SDK's name
+        return source
 
     def __repr__(self) -> str:
         return f"<operation {self.operation.name}: {self.operation.method} {self.operation.path}>"

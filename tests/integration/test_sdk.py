@@ -354,3 +354,14 @@ async def test_a_request_operation_opted_in_to_resume_ends_at_its_sentinel(
             got = [event.data.content async for event in events]
         assert got == ["Hello", " ", "world", "!"]
         assert events.reconnects == 0
+
+
+async def test_an_operation_opted_in_to_resume_raises_sdk_error_at_enter(
+    eventstreams_server: str,
+) -> None:
+    async with SDK(server_url=eventstreams_server) as sdk:
+        source = sdk.eventstreams.json.connect(server_url=f"{eventstreams_server}/nope")
+        with pytest.raises(SDKError) as info:
+            async with source:
+                pytest.fail("the body of `async with` must not run")
+        assert info.value.status_code == 404 and source.closed
