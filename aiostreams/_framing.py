@@ -77,6 +77,11 @@ _SSE = ServerSentEvent
 #: A region whose first line is longer than this starts with a large event: it is
 #: walked block by block (``walk_blocks``) instead of split in bulk.
 _LARGE_LINE: Final = 1024
+#: ``runs(bail=True)`` hands the rest of a region to a line loop once this many
+#: runs average fewer than ``_BAIL_BLOCKS`` blocks (short runs cost more to find
+#: than to parse line by line).
+_BAIL_RUNS: Final = 8
+_BAIL_BLOCKS: Final = 6
 #: The field lines path 2 understands (see ``runs``).
 _STR_FIELDS: Final = ("data: ", "event: ", "id: ", ":")
 _BYTES_FIELDS: Final = (b"data: ", b"event: ", b"id: ", b":")
@@ -231,7 +236,10 @@ class SSEDecoder:
         """Path 2 (see the module doc): each run of same-shaped blocks decoded
         column-wise with C-level ``map``; any other block through ``parse_block``."""
         out: list[ServerSentEvent] = []
-        for start, count, period, data_at, je, ji in runs(lines, _STR_FIELDS):
+        for start, count, period, data_at, je, ji in runs(lines, _STR_FIELDS, bail=True):
+            if period < 0:  # short runs: the rest of the region line by line
+                out += self._line_events(lines[start:])
+                break
             if not period:  # a block of another shape: the standard, line by line
                 block = "\n".join(lines[start : start + count]).encode()
                 frame = self.parse_block(block)
@@ -259,6 +267,47 @@ class SSEDecoder:
             else:
                 names = repeat("message", count)
             out += map(_SSE, names, data, ids)
+        return out
+
+    def _line_events(self, lines: list[str]) -> list[ServerSentEvent]:
+        """Path 2 for short runs: the standard's line processing in one loop over the
+        region's decoded lines (the region ends in a blank line, so every block
+        dispatches inside the loop).  Cheaper than ``runs`` when the shape changes
+        every few blocks; the common fields are recognised by their first character."""
+        out: list[ServerSentEvent] = []
+        append = out.append
+        data: list[str] = []
+        event = ""
+        retry: int | None = None
+        lid = self.last_event_id  # the last event ID buffer
+        for line in lines:
+            if not line:  # dispatch
+                if data:
+                    value = data[0] if len(data) == 1 else "\n".join(data)
+                    append(_SSE(event or "message", value, lid, retry))
+                    data = []
+                event = ""
+                retry = None
+                continue
+            head = line[0]
+            if head == ":":
+                continue
+            if head == "d" and line.startswith("data: "):
+                data.append(line[6:])
+                continue
+            name, colon, value = line.partition(":")
+            if colon and value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id":
+                if "\x00" not in value:
+                    lid = value
+            elif name == "retry" and value.isascii() and value.isdigit():
+                retry = self.retry = _retry_ms(value)
+        self.last_event_id = lid
         return out
 
     def _walk_events(self, buf: bytes, end: int) -> list[ServerSentEvent]:
@@ -533,7 +582,9 @@ def walk_blocks(buf: bytes, end: int) -> Iterator[tuple[int, int, bool]]:
 Run = tuple[int, int, int, tuple[int, ...], int, int]
 
 
-def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> list[Run]:
+def runs(
+    lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr], *, bail: bool = False
+) -> list[Run]:
     """Cut a region (split on LF, its last empty item deleted) into runs of blocks
     of the same shape: the same lines, each starting with one of ``fields``
     (``"data: "``, ``"event: "``, ``"id: "``, ``":"``), ``event`` and ``id`` at most
@@ -548,6 +599,11 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
     starts exactly where the one before it ended.  Comment lines change nothing and
     are only checked.  Windows double in size, so a stream that changes shape every
     few events costs O(n) too.
+
+    With ``bail``, once the region has shown ``_BAIL_RUNS`` runs averaging fewer
+    than ``_BAIL_BLOCKS`` blocks, the last run is ``(line, 0, -1, (), 0, 0)``: the
+    rest of the region, from that block on, is for a plain line loop (cheaper than
+    finding runs that short).
     """
     out: list[Run] = []
     append = out.append
@@ -556,7 +612,11 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
     index = lines.index
     first = {field[:1]: k for k, field in enumerate(fields)}
     i = 0
+    blocks = 0  # blocks in the runs so far (for ``bail``)
     while i < total:
+        if bail and len(out) >= _BAIL_RUNS and blocks < _BAIL_BLOCKS * len(out):
+            append((i, 0, -1, (), 0, 0))
+            return out
         width = index(empty, i) - i
         if width == 0:  # an extra blank line: it dispatches nothing
             i += 1
@@ -579,6 +639,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
         if len(kinds) < width or not data_at:
             append((i, width, 0, (), 0, 0))
             i += width + 1
+            blocks += 1
             continue
         shape = [fields[k] for k in kinds]
         period = width + 1
@@ -594,6 +655,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
             if count < 4 and count < limit:
                 append((i, count, period, tuple(data_at), single[0], single[1]))
                 i += count * period
+                blocks += count
                 continue
         # The first run of a region is tried over the whole region at once (one pass
         # per column when the read is uniform); later ones in doubling windows.
@@ -619,6 +681,7 @@ def runs(lines: list[AnyStr], fields: tuple[AnyStr, AnyStr, AnyStr, AnyStr]) -> 
             window *= 2
         append((i, count, period, tuple(data_at), single[0], single[1]))
         i += count * period
+        blocks += count
     return out
 
 
@@ -708,7 +771,7 @@ def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> int:
 MAX_RETRY_FIELD: Final = 2**53
 
 
-def _retry_ms(value: bytes) -> int:
+def _retry_ms(value: bytes | str) -> int:
     """A ``retry:`` value (ASCII digits) as an int, clamped; never raises."""
     if len(value) > 16:  # int() of thousands of digits raises; 17 digits > 2**53 anyway
         return MAX_RETRY_FIELD

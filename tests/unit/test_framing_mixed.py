@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from test_framing_properties import decode, reference_decode
 
 from aiostreams import EventSchema, SSEDecoder
+from aiostreams._framing import _STR_FIELDS, runs
 from aiostreams.errors import ResponseValidationError
 
 #: More examples for a long check: AIOSTREAMS_MIXED_EXAMPLES=20000 pytest --timeout 0 ...
@@ -77,6 +78,24 @@ def mixed_streams(draw: st.DrawFn) -> bytes:
     return body + draw(st.sampled_from([b"", b"data: unfinished", b"id: 9\n"]))
 
 
+_no_nul = value_bytes.filter(lambda value: b"\x00" not in value)
+
+
+@st.composite
+def short_run_streams(draw: st.DrawFn) -> bytes:
+    """The shape changing every 1-3 blocks over many runs: the framer hands such a
+    region's rest to its line loop (``runs(bail=True)``).  No NUL: a region with
+    one is walked block by block before any run is looked for."""
+    newline = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+    blocks: list[list[bytes]] = []
+    for _ in range(draw(st.integers(8, 40))):
+        kind = draw(st.sampled_from([k for k in KINDS if not k.startswith("large")]))
+        count = draw(st.integers(1, 3))
+        blocks += [_block(kind, draw(_no_nul), b"") for _ in range(count)]
+    body = b"".join(b"".join(line + newline for line in lines) + newline for lines in blocks)
+    return body + draw(st.sampled_from([b"", b"data: unfinished", b"id: 9\n"]))
+
+
 def _chunks(stream: bytes, size: int) -> list[bytes]:
     return [stream[i : i + size] for i in range(0, len(stream), size)] or [b""]
 
@@ -85,6 +104,22 @@ def _chunks(stream: bytes, size: int) -> list[bytes]:
 @given(mixed_streams(), st.sampled_from([7, 100, 1536, 16384, 1 << 20]))
 def test_mixed_reads_match_the_standard(stream: bytes, chunk_size: int) -> None:
     assert decode(_chunks(stream, chunk_size)) == reference_decode(stream)
+
+
+@SETTINGS
+@given(short_run_streams(), st.sampled_from([1536, 1 << 20]))
+def test_short_runs_match_the_standard(stream: bytes, chunk_size: int) -> None:
+    assert decode(_chunks(stream, chunk_size)) == reference_decode(stream)
+
+
+def test_short_runs_reach_the_line_loop() -> None:
+    kinds = ["data", "event", "id", "retry", "comment-inside", "data2"] * 4
+    blocks = [_block(k, b"v%d" % i, b"") for i, k in enumerate(kinds)]
+    body = b"".join(b"".join(line + b"\n" for line in lines) + b"\n" for lines in blocks)
+    lines = body.decode().split("\n")[:-1]
+    assert runs(lines, _STR_FIELDS, bail=True)[-1][2] == -1  # the rest: line by line
+    assert runs(lines, _STR_FIELDS)[-1][2] != -1
+    assert decode([body]) == reference_decode(body)
 
 
 class Any_(msgspec.Struct):
