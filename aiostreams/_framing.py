@@ -80,7 +80,7 @@ _LARGE_LINE: Final = 1024
 #: ``runs(bail=True)`` hands the rest of a region to a line loop once this many
 #: runs average fewer than ``_BAIL_BLOCKS`` blocks (short runs cost more to find
 #: than to parse line by line).
-_BAIL_RUNS: Final = 8
+_BAIL_RUNS: Final = 4
 _BAIL_BLOCKS: Final = 6
 #: The field lines path 2 understands (see ``runs``).
 _STR_FIELDS: Final = ("data: ", "event: ", "id: ", ":")
@@ -285,15 +285,22 @@ class SSEDecoder:
                 if data:
                     value = data[0] if len(data) == 1 else "\n".join(data)
                     append(_SSE(event or "message", value, lid, retry))
-                    data = []
+                    data.clear()
                 event = ""
                 retry = None
                 continue
-            head = line[0]
-            if head == ":":
-                continue
-            if head == "d" and line.startswith("data: "):
+            head = line[:6]  # the common fields in their usual spelling, without partition
+            if head == "data: ":
                 data.append(line[6:])
+                continue
+            if head[0] == ":":
+                continue
+            if head == "event:" and line[6:7] == " ":
+                event = line[7:]
+                continue
+            if head[:4] == "id: ":
+                if "\x00" not in line:
+                    lid = line[4:]
                 continue
             name, colon, value = line.partition(":")
             if colon and value[:1] == " ":
