@@ -202,7 +202,13 @@ class SSEDecoder:
         decode and one split for the whole region, checked exact by the LF count
         (see ``single_line_data``); ``None`` for any other shape."""
         pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
-        if self._keepalives or buf.count(b"\n", 0, end) != 2 * len(pieces):
+        lfs = buf.count(b"\n", 0, end)
+        if self._keepalives or lfs != 2 * len(pieces):
+            if not self._keepalives and _inner_data_lines(buf, end, len(pieces), lfs):
+                # Only data lines (text events): the pieces are already the blocks.
+                lid = self.last_event_id
+                values = map(str.replace, pieces, repeat("\ndata: "), repeat("\n"))
+                return [_SSE("message", value, lid, None) for value in values]
             # Keep-alives between the events (or, last time, some): one pass over
             # the pieces proves the shape and cuts them, instead of the LF count.
             cuts = cut_comments(pieces, "\n", ":")
@@ -742,6 +748,21 @@ def multi_line_data(buf: bytes, end: int) -> list[bytes] | None:
     if buf.count(b"\ndata: ", 0, end) != inner + len(blocks) - 1:
         return None
     return list(map(bytes.replace, map(_strip_data, blocks), repeat(b"\ndata: "), repeat(b"\n")))
+
+
+def _inner_data_lines(buf: bytes, end: int, blocks: int, lfs: int) -> bool:
+    """Path 1 found ``blocks`` pieces in ``buf[:end]`` (split on ``"\\n\\ndata: "``
+    after its leading ``data: ``) and ``lfs`` LFs, more than the 2 per block of
+    one-line blocks: True if every extra LF starts another ``data: `` line, so each
+    piece is one block of only data lines (the text-event shape).
+
+    Why this is exact: ``"\\ndata: "`` in ``buf[6:end-2]`` occurs once per separator
+    (at its second LF) plus once per extra LF followed by ``data: ``; equal to
+    ``blocks - 1 + extra`` means every extra LF is, so no piece holds a blank line
+    or a line of another field.
+    """
+    extra = lfs - 2 * blocks
+    return extra > 0 and buf.count(b"\ndata: ", 6, end - 2) == blocks - 1 + extra
 
 
 def cut_comments(pieces: list[AnyStr], lf: AnyStr, colon: AnyStr) -> int:
