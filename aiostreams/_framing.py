@@ -711,7 +711,9 @@ def data_column(
 
 def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     """The payloads of ``buf[:end]`` if every block in it is exactly one ``data: ``
-    line (the shape of LLM token streams), else ``None``.  A few C-level scans.
+    line (the shape of LLM token streams), maybe with keep-alives between, or only
+    ``data: `` lines (text events, see ``_inner_data_lines``), else ``None``.  A few
+    C-level scans.
 
     Why this is exact: ``buf[:end]`` ends in a blank line, so splitting
     ``buf[6:end-2]`` on ``"\\n\\ndata: "`` yields one piece per block if each block
@@ -730,9 +732,13 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
             long = stop - start > _COPY_BELOW
             payloads.append(view[start + 6 : stop] if long else buf[start + 6 : stop])
         return payloads
-    pieces = buf[6 : end - 2].split(b"\n\ndata: ")
-    if buf.count(b"\n", 0, end) != 2 * len(pieces) and cut_comments(pieces, b"\n", b":") < 0:
-        return None
+    pieces: list[bytes] = buf[6 : end - 2].split(b"\n\ndata: ")
+    lfs = buf.count(b"\n", 0, end)
+    if lfs != 2 * len(pieces):
+        if _inner_data_lines(buf, end, len(pieces), lfs):  # text events: only data lines
+            return list(map(bytes.replace, pieces, repeat(b"\ndata: "), repeat(b"\n")))
+        if cut_comments(pieces, b"\n", b":") < 0:
+            return None
     return list(pieces)
 
 
