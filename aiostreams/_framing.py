@@ -742,6 +742,22 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     return list(pieces)
 
 
+def text_data(buf: bytes, end: int) -> list[str] | None:
+    """``single_line_data`` decoded to text region-wise (one UTF-8 decode, one split;
+    the separators are ASCII, so this equals decoding each payload), for data that
+    is text anyway.  ``None`` where ``single_line_data`` would walk or give up."""
+    if buf[:6] != _DATA_PREFIX or buf.find(b"\n", 0, _LARGE_LINE) < 0:
+        return None
+    pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
+    lfs = buf.count(b"\n", 0, end)
+    if lfs != 2 * len(pieces):
+        if _inner_data_lines(buf, end, len(pieces), lfs):  # text events: only data lines
+            return list(map(str.replace, pieces, repeat("\ndata: "), repeat("\n")))
+        if cut_comments(pieces, "\n", ":") < 0:
+            return None
+    return pieces
+
+
 def multi_line_data(buf: bytes, end: int) -> list[bytes] | None:
     """The data of each block of ``buf[:end]`` if every block is only ``data: ``
     lines (one or more, joined with LF), else ``None``.  The bytes twin of

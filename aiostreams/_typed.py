@@ -39,6 +39,7 @@ from ._framing import (
     multi_line_data,
     runs,
     single_line_data,
+    text_data,
 )
 from .errors import AiostreamsError, ResponseValidationError, StreamError
 
@@ -185,6 +186,17 @@ class EventSchema(Generic[T]):
                     raise TypeError(f"event name {name!r} is declared by more than one type")
                 self.routes[name] = _route(cls, data_types.get(name, _data_type(cls)))
         self.error_routes = {name: _route(None, tp) for name, tp in (errors or {}).items()}
+        # "message" events whose data is text: decoded region-wise to str (see
+        # TypedDecoder.feed).  A sentinel then compares as str, which equals the bytes
+        # comparison unless it holds U+FFFD (what an invalid byte decodes to).
+        message = self.routes.get("message")
+        self.text_message = (
+            message
+            if message is not None
+            and message.decode is None
+            and (sentinel is None or "\ufffd" not in sentinel)
+            else None
+        )
         self.sentinel_event: Any = None
         if sentinel_type is not None:
             assert sentinel is not None
@@ -283,6 +295,10 @@ class TypedDecoder(Generic[T]):
             buf, end = drop_comment_blocks(buf, end)
             if not end:
                 return []
+        if self._schema.text_message is not None:
+            texts = text_data(buf, end)
+            if texts is not None:
+                return self._decode_texts(texts)
         payloads = single_line_data(buf, end)
         if payloads is None and buf[:6] == _DATA_PREFIX:
             payloads = multi_line_data(buf, end)  # type: ignore[assignment]
@@ -319,6 +335,28 @@ class TypedDecoder(Generic[T]):
         else:
             build, lid = route.build, self._framer.last_event_id
             events = [build(value, "message", lid, None) for value in values]
+        if sentinel_at >= 0:
+            self._finished = True
+            if schema.sentinel_event is not None:
+                events.append(schema.sentinel_event)
+        return events
+
+    def _decode_texts(self, texts: list[str]) -> list[T]:
+        """Bulk path for ``"message"`` events of text data (``text_message``): the
+        payloads were decoded region-wise, nothing can fail."""
+        schema = self._schema
+        route = schema.text_message
+        assert route is not None
+        sentinel_at = -1
+        if schema.sentinel is not None and schema.sentinel in texts:
+            sentinel_at = texts.index(schema.sentinel)
+            texts = texts[:sentinel_at]
+        cls = route.data_only
+        if cls is not None:
+            events: list[Any] = [cls(data=value) for value in texts]
+        else:
+            build, lid = route.build, self._framer.last_event_id
+            events = [build(value, "message", lid, None) for value in texts]
         if sentinel_at >= 0:
             self._finished = True
             if schema.sentinel_event is not None:
