@@ -146,6 +146,36 @@ def test_typed_mixed_reads_match_the_standard(stream: bytes, chunk_size: int) ->
     assert (decoder.last_event_id, decoder.retry) == (last_event_id, retry)
 
 
+ANY_UNTIL_DONE: EventSchema[Any_] = EventSchema(
+    Any_, data_types=dict.fromkeys(["message", "delta", "ping", "e", "big"], str), sentinel="[DONE]"
+)
+
+
+@SETTINGS
+@given(mixed_streams(), st.sampled_from([b"data: [DONE]\n\n", b"data: [DONE]\r\n\r\n"]), st.data())
+def test_typed_text_reads_stop_at_the_sentinel(
+    stream: bytes, done: bytes, data: st.DataObject
+) -> None:
+    """Text data is decoded region-wise (``text_data``); the sentinel still stops it."""
+    cut = data.draw(st.sampled_from([0] + [i + 2 for i in _blank_lines(stream)]))
+    stream = stream[:cut] + done + stream[cut:]
+    events, _, _ = reference_decode(stream)
+    upto = [e.data for e in events].index("[DONE]")
+    decoder = ANY_UNTIL_DONE.decoder()
+    got: list[Any_] = []
+    for chunk in _chunks(stream, data.draw(st.sampled_from([100, 16384, 1 << 20]))):
+        got += decoder.feed(chunk)
+        if decoder.finished:
+            break
+    assert decoder.finished
+    assert got == [Any_(e.event, e.data, e.id) for e in events[:upto]]
+
+
+def _blank_lines(stream: bytes) -> list[int]:
+    """Where a block ends (LF line ends only: other streams get the sentinel first)."""
+    return [i for i in range(len(stream) - 1) if stream[i : i + 2] == b"\n\n"][:50]
+
+
 class Doc(msgspec.Struct):
     n: int
 
