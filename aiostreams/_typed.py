@@ -69,7 +69,7 @@ def _blocks(lines: list[bytes], start: int) -> list[bytes]:
 class _Route:
     """How one event name becomes a value: decode ``data``, then build the Struct."""
 
-    __slots__ = ("build", "data_only", "decode", "expected")
+    __slots__ = ("build", "data_only", "decode", "expected", "positional")
 
     def __init__(
         self,
@@ -77,11 +77,15 @@ class _Route:
         decode: Callable[[Any], Any] | None,
         expected: str,
         data_only: type[Any] | None = None,
+        positional: tuple[type[Any], tuple[str, ...]] | None = None,
     ) -> None:
         self.build = build  # (data value, event name, last event id, retry) -> Struct
         self.decode = decode  # None: the data is text, taken as is
         self.expected = expected
         self.data_only = data_only  # the Struct, when ``data`` is its only SSE field
+        # (Struct, its fields in order) when every field is an SSE field and all are
+        # positional: a run is built with one C-level map over its columns.
+        self.positional = positional
 
 
 class EventSchema(Generic[T]):
@@ -399,14 +403,31 @@ class TypedDecoder(Generic[T]):
                 else:
                     ids = repeat(framer.last_event_id, count)
                 if je >= 0:
-                    names: Iterable[str] = [
+                    column = [
                         name or "message"
                         for name in map(
                             bytes.decode, map(_strip_event, lines[start + je : stop : period])
                         )
                     ]
+                    first, one_name = column[0], column.count(column[0]) == count
+                    names: Iterable[str] = column
                 else:
+                    first, one_name = "message", True
                     names = repeat("message", count)
+                route = routes.get(first) if one_name else None
+                if route is not None and route.positional is not None and route.decode is not None:
+                    # one route for the whole run: decode and build column-wise
+                    cls, order = route.positional
+                    columns = {
+                        "data": map(route.decode, data_lines),
+                        "event": names,
+                        "id": ids,
+                        "retry": repeat(None),
+                    }
+                    out += map(cls, *[columns[field] for field in order])
+                    if ji >= 0:
+                        framer.last_event_id = ids[-1]
+                    continue
                 # strict=False: ids or names may be an endless repeat() of one value
                 for name, data, last_id in zip(names, data_lines, ids, strict=False):
                     route = routes.get(name)
@@ -570,7 +591,13 @@ def _route(cls: type[Any] | None, data_type: Any) -> _Route:
     if cls is None:
         return _Route(_identity, decode, expected)
     sse_fields = {f.name for f in msgspec.structs.fields(cls)} & {"event", "id", "retry"}
-    return _Route(_builder(cls), decode, expected, None if sse_fields else cls)
+    order: tuple[str, ...] = cls.__struct_fields__
+    positional = (
+        (cls, order)
+        if set(order) <= {"data", "event", "id", "retry"} and cls.__match_args__ == order
+        else None
+    )
+    return _Route(_builder(cls), decode, expected, None if sse_fields else cls, positional)
 
 
 def _builder(cls: type[Any]) -> Builder:
