@@ -24,10 +24,13 @@ the last-event-id and reconnection time, so:
      and one ``split("\n\ndata: ")`` for the whole region, checked exact by a
      count of LFs; comment-only blocks in between are proven so and cut off
      (``cut_comments``); ``single_line_data`` is the same on bytes;
-  1b. every block is only ``data:`` lines (``multi_line_data``);
+  1b. every block is only ``data:`` lines: path 1's pieces when every extra LF
+      starts a ``data:`` line (``_inner_data_lines``), else ``multi_line_data``;
   2. anything else: *runs* of same-shaped blocks (``runs``), each decoded
      column-wise with C-level ``map``; a block of another shape alone through
-     the line-by-line parser of the standard (``parse_block``).
+     the line-by-line parser of the standard (``parse_block``).  When the runs
+     of a region turn out short (the shape changes every few blocks), the rest
+     of it goes through one plain line loop (``_line_events``).
 
   Comment-only blocks opening a region are dropped first (``drop_comment_blocks``).
   The property tests check every path against a transcription of the standard,
@@ -40,7 +43,7 @@ Invariants
   parked in ``_parts`` (O(1)) and joined only when a block completes, so a
   2 MiB event arriving in 1536-byte chunks costs O(n), not O(n^2).
 * CR and CRLF are rewritten to LF before scanning (only in chunks that contain a
-  CR).  A CR at the very end of a chunk is a complete line ending already; an LF
+  CR; ``bytes.splitlines`` + join).  A CR at the very end of a chunk is a complete line ending already; an LF
   at the start of the next chunk is then the second half of that CRLF and is
   dropped (``_after_cr``).
 * UTF-8 is decoded per field or per region with ``errors="replace"``.  CR, LF
