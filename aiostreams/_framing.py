@@ -206,9 +206,10 @@ class SSEDecoder:
         decode and one split for the whole region, checked exact by the LF count
         (see ``single_line_data``); ``None`` for any other shape."""
         pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
-        lfs = buf.count(b"\n", 0, end)
-        if self._keepalives or lfs != 2 * len(pieces):
-            if not self._keepalives and _inner_data_lines(buf, end, len(pieces), lfs):
+        # With keep-alives seen last time, cut_comments alone is the proof: no LF count.
+        lfs = -1 if self._keepalives else buf.count(b"\n", 0, end)
+        if lfs != 2 * len(pieces):
+            if lfs >= 0 and _inner_data_lines(buf, end, len(pieces), lfs):
                 # Only data lines (text events): the pieces are already the blocks.
                 lid = self.last_event_id
                 values = map(str.replace, pieces, repeat("\ndata: "), repeat("\n"))
