@@ -209,7 +209,7 @@ class SSEDecoder:
         # With keep-alives seen last time, cut_comments alone is the proof: no LF count.
         lfs = -1 if self._keepalives else buf.count(b"\n", 0, end)
         if lfs != 2 * len(pieces):
-            if lfs >= 0 and _inner_data_lines(buf, end, len(pieces), lfs):
+            if lfs >= 3 * len(pieces) and _inner_data_lines(buf, end, len(pieces), lfs):
                 # Only data lines (text events): the pieces are already the blocks.
                 lid = self.last_event_id
                 values = map(str.replace, pieces, repeat("\ndata: "), repeat("\n"))
@@ -741,7 +741,7 @@ def single_line_data(buf: bytes, end: int) -> list[bytes | memoryview] | None:
     pieces: list[bytes] = buf[6 : end - 2].split(b"\n\ndata: ")
     lfs = buf.count(b"\n", 0, end)
     if lfs != 2 * len(pieces):
-        if _inner_data_lines(buf, end, len(pieces), lfs):  # text events: only data lines
+        if lfs >= 3 * len(pieces) and _inner_data_lines(buf, end, len(pieces), lfs):
             return list(map(bytes.replace, pieces, repeat(b"\ndata: "), repeat(b"\n")))
         if cut_comments(pieces, b"\n", b":") < 0:
             return None
@@ -757,7 +757,7 @@ def text_data(buf: bytes, end: int) -> list[str] | None:
     pieces = str(memoryview(buf)[6 : end - 2], "utf-8", "replace").split("\n\ndata: ")
     lfs = buf.count(b"\n", 0, end)
     if lfs != 2 * len(pieces):
-        if _inner_data_lines(buf, end, len(pieces), lfs):  # text events: only data lines
+        if lfs >= 3 * len(pieces) and _inner_data_lines(buf, end, len(pieces), lfs):
             return list(map(str.replace, pieces, repeat("\ndata: "), repeat("\n")))
         if cut_comments(pieces, "\n", ":") < 0:
             return None
@@ -788,6 +788,10 @@ def _inner_data_lines(buf: bytes, end: int, blocks: int, lfs: int) -> bool:
     (at its second LF) plus once per extra LF followed by ``data: ``; equal to
     ``blocks - 1 + extra`` means every extra LF is, so no piece holds a blank line
     or a line of another field.
+
+    Callers ask (one count over the region) only when there is at least one extra
+    LF per block: fewer are most likely keep-alives, which ``cut_comments`` takes;
+    text events it leaves go to ``multi_line_data`` (exact either way).
     """
     extra = lfs - 2 * blocks
     return extra > 0 and buf.count(b"\ndata: ", 6, end - 2) == blocks - 1 + extra
