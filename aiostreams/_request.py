@@ -388,11 +388,28 @@ async def _follow_redirects(
             target = current.join(yarl.URL(location))
         except ValueError:
             raise aiohttp.ClientError("a redirect gave an invalid Location") from None
+        # A redirect that can never be followed safely is final (InvalidURL), never
+        # retried: no reconnect can change where the server sends us.
         if target.scheme not in ("http", "https") or not target.host:
-            raise aiohttp.ClientError(f"a redirect led to an unsupported URL ({target.scheme}:)")
+            raise InvalidURL(
+                "a redirect's Location",
+                redact_url(str(target)),
+                "aiostreams follows redirects to http:// and https:// URLs only",
+            )
         if target.origin() != current.origin():
             sensitive = request.sensitive_headers
             headers = {k: v for k, v in headers.items() if k.lower() not in sensitive}
+            # aiohttp adds a session's default headers to every request and offers no
+            # way to leave one out: refuse rather than send a credential to another origin.
+            carried = sorted(k for k in session.headers if k.lower() in sensitive)
+            if carried:
+                raise InvalidURL(
+                    "a redirect's Location",
+                    redact_url(str(target)),
+                    f"it leaves the origin, and the session sends {', '.join(carried)} on "
+                    "every request (credential headers must not follow a cross-origin "
+                    "redirect); pass them per request (headers=) instead of on the session",
+                )
         if (
             response.status == 303
             and method != "HEAD"

@@ -31,7 +31,7 @@ import pytest
 from aiohttp import web
 
 import aiostreams
-from aiostreams import SDK, RetryConfig, SSEDecoder, blocking, connect
+from aiostreams import SDK, RetryConfig, SSEDecoder, blocking, connect, create_session
 from aiostreams.cli import main as cli_main
 from aiostreams.errors import (
     ConnectError,
@@ -905,3 +905,35 @@ def test_soak_smoke() -> None:
     cycles, sent, delivered, duplicated, lost = map(int, total.split()[1:])
     assert cycles == 61 and sent == delivered and duplicated == lost == 0, proc.stdout
     assert "in order True" in proc.stdout and "tasks 0" in proc.stdout, proc.stdout
+
+
+async def test_redirects_that_can_never_be_followed_safely_fail_at_once() -> None:
+    """A redirect to another scheme, or one leaving the origin while the caller's own
+    session sends a credential header by default (aiohttp cannot leave it out of one
+    request), is final: InvalidURL, one request, nothing sent to the other origin."""
+    seen: dict[str, int] = {"a": 0, "b": 0, "ftp": 0}
+    urls: dict[str, str] = {}
+
+    def app_for(name: str, location: Callable[[], str]) -> web.Application:
+        async def away(request: web.Request) -> web.Response:
+            seen[name] += 1
+            raise web.HTTPTemporaryRedirect(location())
+
+        app = web.Application()
+        app.router.add_get("/away", away)
+        return app
+
+    async with (
+        run_server(app_for("b", lambda: "/away")) as urls["b"],
+        run_server(app_for("a", lambda: f"{urls['b']}/away?token={SECRET}")) as urls["a"],
+        run_server(app_for("ftp", lambda: f"ftp://127.0.0.1/x?token={SECRET}")) as urls["ftp"],
+    ):
+        with pytest.raises(InvalidURL, match="http:// and https:// URLs only") as info:
+            await collect(connect(f"{urls['ftp']}/away", max_reconnects=3))
+        assert not shows(info.value, SECRET)
+        async with create_session(headers={"X-API-Key": SECRET}) as session:
+            with pytest.raises(InvalidURL, match=r"session sends X-API-Key") as info:
+                await collect(connect(f"{urls['a']}/away", session=session, max_reconnects=3))
+        assert not shows(info.value, SECRET), [repr(e) for e in chain(info.value)]
+    # one request each, never retried; nothing reached the other origin
+    assert seen == {"a": 1, "b": 0, "ftp": 1}
