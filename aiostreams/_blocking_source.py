@@ -10,7 +10,7 @@ one event per hop.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
@@ -88,7 +88,7 @@ class EventSource(Generic[T]):
         self._batch: list[T] = []
         self._index = 0
         # The finalizer must not reference self, or self would never be collected.
-        self._closer = weakref.finalize(self, _shutdown, portal_cm, portal, source)
+        self._closer = weakref.finalize(self, shutdown_portal, portal_cm, portal, source.aclose)
 
     # -- state (read from the loop's objects: plain attribute reads, no thread hop) --
 
@@ -161,8 +161,12 @@ class EventSource(Generic[T]):
         self.close()
 
 
-def _shutdown(portal_cm: Any, portal: BlockingPortal, source: _connect.EventSource[Any]) -> None:
+def shutdown_portal(
+    portal_cm: Any, portal: BlockingPortal, aclose: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``aclose`` in the portal's loop, then stop the loop thread (a
+    ``weakref.finalize`` callback of the blocking SDK and the blocking EventSource)."""
     try:
-        portal.call(source.aclose)
+        portal.call(aclose)
     finally:
         portal_cm.__exit__(None, None, None)

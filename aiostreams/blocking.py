@@ -34,7 +34,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _stream
 from . import sdk as _sdk
-from ._blocking_source import EventSource, connect
+from ._blocking_source import EventSource, connect, shutdown_portal
 from ._retry import RetryConfig
 from .models import shared
 
@@ -100,7 +100,7 @@ class SDK:
         portal_cm = start_blocking_portal("asyncio")
         portal = portal_cm.__enter__()
         # The finalizer must not reference self, or self would never be collected.
-        self._closer = weakref.finalize(self, _shutdown, portal_cm, portal, self.sdk)
+        self._closer = weakref.finalize(self, shutdown_portal, portal_cm, portal, self.sdk.aclose)
         self._portal = portal
 
     @property
@@ -132,13 +132,6 @@ class SDK:
     def __repr__(self) -> str:
         shown = self.sdk._shown_url  # no credentials, no query string
         return f"<aiostreams.blocking.SDK {shown}{' closed' if self.closed else ''}>"
-
-
-def _shutdown(portal_cm: Any, portal: BlockingPortal, sdk: _sdk.SDK) -> None:
-    try:
-        portal.call(sdk.aclose)
-    finally:
-        portal_cm.__exit__(None, None, None)
 
 
 def _run(portal: BlockingPortal, func: Callable[[], Awaitable[R]]) -> R:
